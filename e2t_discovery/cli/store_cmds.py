@@ -1,0 +1,5 @@
+"""CLI commands (store_cmds); registered on the shared Typer app on import."""
+
+from __future__ import annotations
+
+from e2t_discovery.cli import app  # noqa: F401

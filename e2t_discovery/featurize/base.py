@@ -1,0 +1,100 @@
+"""The featurizer contract shared by every representation.
+
+A featurizer is pure (no processes, no global state beyond an optional on-disk cache) and
+turns a batch of items into a 2-D float32 array. It either raises
+:class:`~e2t_discovery.exceptions.FeaturizationError` on the first bad item
+(:meth:`Featurizer.transform`) or returns a reject mask with a reason per bad item
+(:meth:`Featurizer.transform_with_rejects`), so one bad row never kills a screen.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from e2t_discovery.exceptions import FeaturizationError
+
+__all__ = ["Featurizer", "FeaturizedBatch"]
+
+
+@dataclass(frozen=True)
+class FeaturizedBatch:
+    """Features of the valid items of a batch, and why the others were rejected.
+
+    Attributes:
+        X: ``n_valid x n_features`` float32, rows in input order, valid items only.
+        ok: ``n_items`` bool, True where the item was featurized.
+        reasons: ``n_items`` entries, None for valid items, a one-line reason otherwise.
+    """
+
+    X: np.ndarray
+    ok: np.ndarray
+    reasons: list[str | None]
+
+
+class Featurizer(ABC):
+    """Turn items of one representation into fixed-length feature vectors.
+
+    Subclasses implement :meth:`featurize_one` and :meth:`feature_labels`.
+    """
+
+    #: Name under which :func:`e2t_discovery.featurize.get_featurizer` finds this class.
+    kind: str = ""
+
+    @abstractmethod
+    def featurize_one(self, item: Any) -> np.ndarray:
+        """Return the feature vector of one item; raise ``ValueError`` with a reason if bad."""
+
+    @abstractmethod
+    def feature_labels(self) -> list[str]:
+        """Return one label per feature column."""
+
+    @property
+    def n_features(self) -> int:
+        """Number of feature columns."""
+        return len(self.feature_labels())
+
+    def transform(self, items: Sequence[Any]) -> np.ndarray:
+        """Featurize every item; raise on the first bad one.
+
+        Args:
+            items: A sequence of items (p-SMILES, formulas, CIF text/paths or structures).
+
+        Returns:
+            ``n_items x n_features`` float32 array.
+
+        Raises:
+            FeaturizationError: naming the row and the item that failed.
+        """
+        rows = []
+        for i, item in enumerate(items):
+            try:
+                rows.append(self.featurize_one(item))
+            except FeaturizationError as exc:
+                raise FeaturizationError(str(exc.args[0]) if exc.row is None else str(exc),
+                                         row=i, item=item) from exc
+            except (ValueError, TypeError, KeyError) as exc:
+                raise FeaturizationError(f"invalid {self.kind} input: {exc}", row=i,
+                                         item=item) from exc
+        if not rows:
+            return np.zeros((0, self.n_features), dtype=np.float32)
+        return np.asarray(np.stack(rows), dtype=np.float32)
+
+    def transform_with_rejects(self, items: Sequence[Any]) -> FeaturizedBatch:
+        """Featurize what can be featurized and record a reason for every other item."""
+        rows: list[np.ndarray] = []
+        ok = np.zeros(len(items), dtype=bool)
+        reasons: list[str | None] = [None] * len(items)
+        for i, item in enumerate(items):
+            try:
+                rows.append(self.featurize_one(item))
+                ok[i] = True
+            except (FeaturizationError, ValueError, TypeError, KeyError) as exc:
+                reasons[i] = f"invalid {self.kind} input: {exc}"
+        X = (np.asarray(np.stack(rows), dtype=np.float32) if rows
+             else np.zeros((0, self.n_features), dtype=np.float32))
+        return FeaturizedBatch(X=X, ok=ok, reasons=reasons)

@@ -1,0 +1,39 @@
+"""Shared fixtures: the real benchmark data, and one local Ray instance per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The folder of the real data sets (``E2T_DATA_DIR``); skip if it is not set up."""
+    value = os.environ.get("E2T_DATA_DIR")
+    if not value:
+        candidate = Path(__file__).resolve().parents[2] / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+        pytest.skip("E2T_DATA_DIR is not set and ../shared/data does not exist")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"E2T_DATA_DIR={value} is not a folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """A real local Ray with two CPUs, shared by every test that needs it."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    yield
+    ray.shutdown()
