@@ -70,31 +70,44 @@ class Featurizer(ABC):
         Raises:
             FeaturizationError: naming the row and the item that failed.
         """
-        rows = []
+        out = np.empty((len(items), self.n_features), dtype=np.float32)
         for i, item in enumerate(items):
             try:
-                rows.append(self.featurize_one(item))
+                out[i] = self.featurize_one(item)
             except FeaturizationError as exc:
-                raise FeaturizationError(str(exc.args[0]) if exc.row is None else str(exc),
-                                         row=i, item=item) from exc
+                raise FeaturizationError(_reason(exc), row=i, item=item) from exc
             except (ValueError, TypeError, KeyError) as exc:
-                raise FeaturizationError(f"invalid {self.kind} input: {exc}", row=i,
+                raise FeaturizationError(f"invalid {self.kind} input: {_reason(exc)}", row=i,
                                          item=item) from exc
-        if not rows:
-            return np.zeros((0, self.n_features), dtype=np.float32)
-        return np.asarray(np.stack(rows), dtype=np.float32)
+        return out
 
     def transform_with_rejects(self, items: Sequence[Any]) -> FeaturizedBatch:
-        """Featurize what can be featurized and record a reason for every other item."""
-        rows: list[np.ndarray] = []
+        """Featurize what can be featurized and record a reason for every other item.
+
+        Args:
+            items: A sequence of ``n_items`` items.
+
+        Returns:
+            A batch whose ``X`` is ``n_valid x n_features`` float32 (input order), with the
+            ``ok`` mask and one reason per rejected item.
+        """
+        out = np.empty((len(items), self.n_features), dtype=np.float32)
         ok = np.zeros(len(items), dtype=bool)
         reasons: list[str | None] = [None] * len(items)
         for i, item in enumerate(items):
             try:
-                rows.append(self.featurize_one(item))
+                out[i] = self.featurize_one(item)
                 ok[i] = True
-            except (FeaturizationError, ValueError, TypeError, KeyError) as exc:
-                reasons[i] = f"invalid {self.kind} input: {exc}"
-        X = (np.asarray(np.stack(rows), dtype=np.float32) if rows
-             else np.zeros((0, self.n_features), dtype=np.float32))
+            except FeaturizationError as exc:
+                reasons[i] = _reason(exc)
+            except (ValueError, TypeError, KeyError) as exc:
+                reasons[i] = f"invalid {self.kind} input: {_reason(exc)}"
+        X = out if ok.all() else out[ok]
         return FeaturizedBatch(X=X, ok=ok, reasons=reasons)
+
+
+def _reason(exc: Exception) -> str:
+    """Return the one-line reason carried by ``exc`` (a KeyError's quotes removed)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc)

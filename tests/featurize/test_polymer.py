@@ -1,0 +1,142 @@
+"""Tests of the p-SMILES featurizer against real RDKit and the real PI1070 table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+from rdkit.Chem import rdFingerprintGenerator
+
+from e2t_discovery.exceptions import FeaturizationError
+from e2t_discovery.featurize import get_featurizer
+from e2t_discovery.featurize.polymer import PolymerFeaturizer, canonical_psmiles, parse_psmiles
+
+POLYSTYRENE = "*CC(*)c1ccccc1"
+PMMA_R = "*C[C@](*)(C)C(=O)OC"
+PMMA_S = "*C[C@@](*)(C)C(=O)OC"
+
+
+def test_count_fingerprint_equals_rdkit_sparse_counts() -> None:
+    mol = Chem.MolFromSmiles(POLYSTYRENE)
+    sparse = rdFingerprintGenerator.GetMorganGenerator(radius=3, fpSize=2048).GetCountFingerprint(
+        mol
+    )
+    expected = np.zeros(2048, dtype=np.float32)
+    for bit, count in sparse.GetNonzeroElements().items():
+        expected[bit] = count
+
+    got = PolymerFeaturizer().transform([POLYSTYRENE])
+
+    assert got.shape == (1, 2048)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got[0], expected)
+    assert got.max() > 1  # counts, not bits: the phenyl CH environments repeat
+
+
+def test_radius_zero_counts_every_atom_including_the_attachment_points() -> None:
+    x = PolymerFeaturizer(radius=0, n_bits=64).featurize_one("*CC*")
+
+    assert x.sum() == 4  # two '*' dummy atoms and two carbons
+    assert np.count_nonzero(x) == 2  # one environment for '*', one for the CH2
+
+
+def test_stereo_isomers_share_a_fingerprint_but_not_a_canonical_psmiles() -> None:
+    X = PolymerFeaturizer().transform([PMMA_R, PMMA_S])
+
+    np.testing.assert_array_equal(X[0], X[1])
+    assert canonical_psmiles(PMMA_R) != canonical_psmiles(PMMA_S)
+
+
+def test_canonical_psmiles_merges_spellings_of_one_repeat_unit() -> None:
+    assert canonical_psmiles("C(*)C*") == canonical_psmiles("*CC*") == "*CC*"
+    assert canonical_psmiles("[*:1]CC[*:2]") == "*CC*"
+    assert canonical_psmiles("c1ccccc1C(*)C*") == canonical_psmiles(POLYSTYRENE)
+
+
+@pytest.mark.parametrize(
+    ("smiles", "reason"),
+    [
+        ("*C1CC*", "not a parsable SMILES"),
+        ("*C(F)(F)(F)(F)C*", "Explicit valence"),
+        ("CCO", "exactly 2 '\\*' attachment points, found 0"),
+        ("*CC", "found 1"),
+        ("*C(*)C*", "found 3"),
+        ("**", "bonded to each other"),
+        ("*CC*.CC", "one connected fragment"),
+        ("", "empty p-SMILES"),
+    ],
+)
+def test_canonical_psmiles_rejects_bad_input_with_a_reason(smiles: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        canonical_psmiles(smiles)
+
+
+def test_attachment_point_with_two_neighbours_is_rejected() -> None:
+    with pytest.raises(ValueError, match="exactly one neighbour, atom 1 has 2"):
+        parse_psmiles("C*C.*C")
+
+
+def test_ring_closure_across_a_dot_is_one_fragment() -> None:
+    assert parse_psmiles("*C1.C1*").GetNumAtoms() == 4
+
+
+def test_non_string_is_rejected() -> None:
+    with pytest.raises(TypeError, match="expected a p-SMILES string, got float"):
+        parse_psmiles(float("nan"))
+
+
+def test_transform_names_the_bad_row_and_item() -> None:
+    with pytest.raises(FeaturizationError, match=r"row 2: invalid polymer input: .*'\*CC'"):
+        get_featurizer("polymer").transform(["*CC*", POLYSTYRENE, "*CC"])
+
+
+def test_transform_with_rejects_keeps_going_past_bad_rows() -> None:
+    featurizer = PolymerFeaturizer(radius=2, n_bits=512)
+    items = ["*CC*", "not smiles ((", POLYSTYRENE, None, PMMA_R]
+
+    batch = featurizer.transform_with_rejects(items)
+
+    np.testing.assert_array_equal(batch.ok, [True, False, True, False, True])
+    assert batch.X.shape == (3, 512)
+    np.testing.assert_array_equal(batch.X, featurizer.transform(["*CC*", POLYSTYRENE, PMMA_R]))
+    assert batch.reasons[0] is None
+    assert batch.reasons[1] == "invalid polymer input: not a parsable SMILES"
+    assert batch.reasons[3] == "invalid polymer input: expected a p-SMILES string, got NoneType"
+
+
+def test_bad_smiles_do_not_reach_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    PolymerFeaturizer().transform_with_rejects(["*C(F)(F)(F)(F)C*", "*C1CC*"])
+
+    assert capfd.readouterr().err == ""
+
+
+def test_feature_labels_match_columns() -> None:
+    featurizer = PolymerFeaturizer(radius=3, n_bits=16)
+
+    labels = featurizer.feature_labels()
+
+    assert labels[0] == "morgan_r3_0" and labels[-1] == "morgan_r3_15"
+    assert featurizer.n_features == len(labels) == featurizer.transform(["*CC*"]).shape[1]
+
+
+def test_invalid_parameters_are_rejected() -> None:
+    with pytest.raises(ValueError, match="n_bits must be >= 1"):
+        PolymerFeaturizer(n_bits=0)
+
+
+def test_pi1070_fingerprints_coincide_exactly_for_stereo_isomers(data_dir: Path) -> None:
+    smiles = pd.read_csv(data_dir / "PI1070.csv", usecols=["smiles"])["smiles"].tolist()
+    flat = [Chem.MolToSmiles(Chem.MolFromSmiles(s), isomericSmiles=False) for s in smiles]
+
+    X = PolymerFeaturizer().transform(smiles)
+
+    _, by_fingerprint = np.unique(X, axis=0, return_inverse=True)
+    _, by_flat_smiles = np.unique(flat, return_inverse=True)
+    # Same fingerprint <=> same molecule up to stereochemistry (both partitions are equal).
+    pairs = set(zip(by_fingerprint.ravel().tolist(), by_flat_smiles.tolist(), strict=True))
+    assert len(pairs) == len(set(by_fingerprint.ravel().tolist())) == len(set(flat))
+    assert len(smiles) - len(pairs) == 10  # 17 polymers in 7 stereo groups share fingerprints
+    assert len({canonical_psmiles(s) for s in smiles}) == len(smiles)
