@@ -1,0 +1,402 @@
+"""Campaign configuration: a TOML file validated into frozen pydantic models.
+
+A campaign file has these tables (see ``campaigns/*.toml``)::
+
+    [campaign]        name, description
+    [representation]  kind (polymer | composition | structure), id_column, input_column,
+                      featurizer (table of featurizer parameters)
+    [target]          property, unit, column, unit_column, require_unit_column,
+                      conversions (table: other unit = factor to the campaign unit)
+    [objective]       direction (maximize | minimize | range), low, high
+    [domains]         method (column | clustering | elements), column, n_clusters,
+                      element_groups
+    [model]           adaptation_threshold, settings (table of E2TSurrogate options)
+    [strategy]        name, batch_size, params (table)
+    [library]         path
+
+Unknown keys and wrong types raise :class:`~e2t_discovery.exceptions.ConfigError` whose
+one-line message names the file, the key, the bad value and the fix.
+
+API: ``load_config(path) -> CampaignConfig``, ``CampaignConfig.from_toml_text(text)``,
+``CampaignConfig.from_dict(data)``, ``config.to_dict()``, ``config.to_toml()``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from e2t_discovery.exceptions import ConfigError
+
+__all__ = [
+    "CampaignConfig",
+    "CampaignSection",
+    "RepresentationConfig",
+    "TargetConfig",
+    "ObjectiveConfig",
+    "DomainConfig",
+    "ModelConfig",
+    "StrategyConfig",
+    "LibraryConfig",
+    "load_config",
+    "DEFAULT_INPUT_COLUMNS",
+]
+
+#: Default column holding the material's representation, per kind.
+DEFAULT_INPUT_COLUMNS = {"polymer": "smiles", "composition": "formula", "structure": "cif"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class CampaignSection(_Section):
+    """``[campaign]``: the campaign's name (a folder name) and a description."""
+
+    name: str
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use letters, digits, '_', '-' or '.' (it becomes a folder name)")
+        return value
+
+
+class RepresentationConfig(_Section):
+    """``[representation]``: what a material is and which columns identify it."""
+
+    kind: Literal["polymer", "composition", "structure"]
+    id_column: str = "id"
+    input_column: str = ""
+    featurizer: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_input(self) -> RepresentationConfig:
+        if not self.input_column:
+            object.__setattr__(self, "input_column", DEFAULT_INPUT_COLUMNS[self.kind])
+        if self.input_column == self.id_column:
+            raise ValueError(f"input_column and id_column are both {self.id_column!r}; "
+                             f"they must name different columns")
+        return self
+
+
+class TargetConfig(_Section):
+    """``[target]``: the measured property, its unit and accepted unit conversions.
+
+    ``conversions`` maps another unit to the factor that turns a value in that unit into
+    the campaign unit (``value_in_unit = value * factor``); only linear conversions exist.
+    """
+
+    property: str
+    unit: str
+    column: str = ""
+    unit_column: str = "unit"
+    require_unit_column: bool = True
+    conversions: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("conversions")
+    @classmethod
+    def _positive_factors(cls, value: dict[str, float]) -> dict[str, float]:
+        for unit, factor in value.items():
+            if not math.isfinite(factor) or factor <= 0:
+                raise ValueError(f"factor for unit {unit!r} is {factor!r}; it must be a "
+                                 f"finite number > 0")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> TargetConfig:
+        if not self.column:
+            object.__setattr__(self, "column", self.property)
+        if self.unit in self.conversions:
+            raise ValueError(f"conversions lists the campaign unit {self.unit!r} itself; "
+                             f"remove that entry")
+        return self
+
+    def factor(self, unit: str) -> float | None:
+        """Return the factor from ``unit`` to the campaign unit, or None if not accepted."""
+        if unit == self.unit:
+            return 1.0
+        return self.conversions.get(unit)
+
+    @property
+    def accepted_units(self) -> list[str]:
+        """The campaign unit followed by every convertible unit."""
+        return [self.unit, *self.conversions]
+
+
+class ObjectiveConfig(_Section):
+    """``[objective]``: maximize, minimize, or bring the property into ``[low, high]``."""
+
+    direction: Literal["maximize", "minimize", "range"] = "maximize"
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ObjectiveConfig:
+        if self.direction == "range":
+            if self.low is None or self.high is None or not self.low < self.high:
+                raise ValueError(f"direction 'range' needs low < high; got low={self.low}, "
+                                 f"high={self.high}")
+        elif self.low is not None or self.high is not None:
+            raise ValueError(f"low/high apply only to direction 'range', not "
+                             f"{self.direction!r}; remove them")
+        return self
+
+    @property
+    def maximize(self) -> bool:
+        """True when larger values are better (``minimize`` -> False; ``range`` -> True).
+
+        For ``range`` the score to maximize is :meth:`score`, not the raw value.
+        """
+        return self.direction != "minimize"
+
+    def score(self, value: float) -> float:
+        """Return a larger-is-better score of a value (negative distance outside a range)."""
+        if self.direction == "maximize":
+            return value
+        if self.direction == "minimize":
+            return -value
+        assert self.low is not None and self.high is not None
+        return -max(self.low - value, 0.0, value - self.high)
+
+
+class DomainConfig(_Section):
+    """``[domains]``: where a material's domain (extrapolation group) comes from.
+
+    - ``column``: a column of the lab file / library (e.g. ``polymer_class``).
+    - ``clustering``: k-means clusters of the features (``n_clusters``), made at training.
+    - ``elements``: one element from each of ``element_groups`` present in the formula,
+      joined by ``-`` (e.g. groups ``[["Ge","Sn","Pb"], ["F","Cl","Br","I"]]`` give ``Pb-I``).
+    """
+
+    method: Literal["column", "clustering", "elements"] = "column"
+    column: str | None = None
+    n_clusters: int | None = None
+    element_groups: list[list[str]] | None = None
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> DomainConfig:
+        needed = {"column": "column", "clustering": "n_clusters", "elements": "element_groups"}
+        for method, field in needed.items():
+            given = getattr(self, field) is not None
+            if method == self.method and not given:
+                raise ValueError(f"method {method!r} needs the key {field!r}")
+            if method != self.method and given:
+                raise ValueError(f"key {field!r} belongs to method {method!r}, not "
+                                 f"{self.method!r}; remove it")
+        if self.n_clusters is not None and self.n_clusters < 2:
+            raise ValueError(f"n_clusters={self.n_clusters} must be >= 2")
+        if self.element_groups is not None and (
+                not self.element_groups or any(not g for g in self.element_groups)):
+            raise ValueError("element_groups must be non-empty lists of element symbols")
+        return self
+
+
+class ModelConfig(_Section):
+    """``[model]``: surrogate settings and when a new domain triggers fine-tuning.
+
+    ``settings`` are options of :class:`e2t_discovery.model.SurrogateConfig`.
+    """
+
+    adaptation_threshold: int = Field(default=5, ge=1)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from e2t_discovery.model.config import SurrogateConfig
+
+        try:
+            SurrogateConfig.from_dict(dict(value))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        except TypeError as exc:
+            raise ValueError(f"bad surrogate option type: {exc}") from exc
+        return value
+
+
+class StrategyConfig(_Section):
+    """``[strategy]``: the acquisition strategy, batch size and its parameters."""
+
+    name: str = "ucb"
+    batch_size: int = Field(default=10, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LibraryConfig(_Section):
+    """``[library]``: the candidate library (file or folder of Parquet shards)."""
+
+    path: str | None = None
+
+
+class CampaignConfig(_Section):
+    """A whole campaign file."""
+
+    campaign: CampaignSection
+    representation: RepresentationConfig
+    target: TargetConfig
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    domains: DomainConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    library: LibraryConfig = Field(default_factory=LibraryConfig)
+
+    @model_validator(mode="after")
+    def _domain_kind(self) -> CampaignConfig:
+        if self.domains.method == "elements" and self.representation.kind == "polymer":
+            raise ValueError("domains.method 'elements' needs formulas or structures, not "
+                             "polymers; use 'column' or 'clustering'")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> CampaignConfig:
+        """Validate a parsed TOML/JSON document.
+
+        Raises:
+            ConfigError: naming ``source``, the key, the bad value and the fix.
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, source)) from None
+
+    @classmethod
+    def from_toml_text(cls, text: str, *, source: str = "config") -> CampaignConfig:
+        """Parse and validate TOML text.
+
+        Raises:
+            ConfigError: on a TOML syntax error or an invalid value.
+        """
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}; fix the syntax") from None
+        return cls.from_dict(data, source=source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain dict (JSON/TOML-serializable) that validates back to this config."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_toml(self) -> str:
+        """Return TOML text that :meth:`from_toml_text` reads back to an equal config."""
+        return _dump_toml(self.to_dict())
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign TOML file.
+
+    Raises:
+        ConfigError: if the file is missing, unreadable or invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"campaign file {path} does not exist; pass an existing TOML file "
+                          f"(examples in campaigns/)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read campaign file {path}: {exc}") from None
+    return CampaignConfig.from_toml_text(text, source=str(path))
+
+
+# ---------------------------------------------------------------------- error messages
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Return the field names of the model at ``loc`` (a path into CampaignConfig)."""
+    model: Any = CampaignConfig
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _explain(exc: ValidationError, source: str) -> str:
+    """Turn a pydantic error into one line: file, key, bad value, fix."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        table = ".".join(str(p) for p in loc[:-1])
+        allowed = _allowed_keys(loc[:-1])
+        where = f"[{table}]" if table else "the top level"
+        message = (f"unknown key {key!r} in {where}; allowed keys: {', '.join(allowed)}")
+    elif kind == "missing":
+        table = ".".join(str(p) for p in loc[:-1])
+        where = f"the [{table}] table" if table else "the file"
+        message = f"missing required key {key!r}; add it to {where}"
+    else:
+        reason = first["msg"].removeprefix("Value error, ")
+        shown = repr(first.get("input"))
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        message = f"{key} = {shown} is invalid: {reason}"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{source}: {message}{more}"
+
+
+# ---------------------------------------------------------------------- TOML writer
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                   .replace("\t", "\\t").replace("\r", "\\r"))
+        escaped = "".join(c if ord(c) >= 0x20 and ord(c) != 0x7F else f"\\u{ord(c):04x}"
+                          for c in escaped)
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _dump_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Write nested dicts as TOML tables (scalars first, then sub-tables)."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, Any]]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    out = ""
+    if prefix and (lines or not tables):
+        out += f"[{prefix}]\n"
+    if lines:
+        out += "\n".join(lines) + "\n"
+    for key, value in tables:
+        name = f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key)
+        out += ("\n" if out else "") + _dump_toml(value, name)
+    return out
