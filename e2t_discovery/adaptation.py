@@ -7,7 +7,8 @@ Two tiers, decided by :func:`plan_update`:
 2. **fine-tune** (when a domain receives its first few measurements): once a domain that
    was below ``threshold`` measurements reaches it, the encoder is fine-tuned with a small
    learning rate on episodes that mix that domain with the source data
-   (:meth:`E2TSurrogate.adapt` on all measurements).
+   (:meth:`E2TSurrogate.adapt` on the new measurements, whose episodes draw the support
+   from the source data).
 
 The policy is pure: it looks at domain counts before and after, so the closed loop
 (:mod:`e2t_discovery.rounds`) and the in-process benchmarks (:mod:`e2t_discovery.simulate`)
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -85,26 +87,26 @@ def plan_update(before: Iterable[object], new: Iterable[object],
     return UpdatePlan(bool(ready), tuple(ready))
 
 
-def apply_update(model, X_new: np.ndarray, y_new: np.ndarray, X_all: np.ndarray,  # type: ignore[no-untyped-def]
-                 y_all: np.ndarray, groups_all: np.ndarray, plan: UpdatePlan,
-                 policy: AdaptPolicy):
+def apply_update(model, X_new: Any, y_new: np.ndarray, groups_new: np.ndarray,  # type: ignore[no-untyped-def]
+                 plan: UpdatePlan, policy: AdaptPolicy):
     """Carry out a plan on a fitted surrogate.
 
+    Both paths add the new measurements to the surrogate's support set (the surrogate
+    keeps what it saw before), so only the new rows are passed.
+
     Args:
-        model: A fitted surrogate with ``condition`` and ``adapt``.
-        X_new: ``m x d`` features of the new measurements (condition-only path).
+        model: A fitted surrogate with ``condition(X, y)`` and ``adapt(X, y, groups, ...)``.
+        X_new: ``m x d`` features (or ``m`` crystal graphs) of the new measurements.
         y_new: ``(m,)`` their values.
-        X_all: ``n x d`` features of all measurements including the new ones.
-        y_all: ``(n,)`` all values.
-        groups_all: ``(n,)`` domain labels of all measurements.
+        groups_new: ``(m,)`` their domain labels (used by fine-tuning episodes).
         plan: From :func:`plan_update`.
         policy: The adaptation policy.
 
     Returns:
-        The updated model (the same object, updated in place by the surrogate).
+        The updated model (the surrogate updates itself in place and returns itself).
     """
-    if plan.fine_tune:
-        return model.adapt(X_all, y_all, groups=groups_all, steps=policy.steps, lr=policy.lr)
     if len(y_new) == 0:
         return model
+    if plan.fine_tune:
+        return model.adapt(X_new, y_new, groups=groups_new, steps=policy.steps, lr=policy.lr)
     return model.condition(X_new, y_new)

@@ -225,8 +225,8 @@ def run_retrospective(
             t0 = time.perf_counter()
             if update == "adapt":
                 plan = plan_update(domains[before], domains[picked], policy)
-                model = apply_update(model, X[picked], y[picked], X[measured], y[measured],
-                                     domains[measured], plan, policy)
+                model = apply_update(model, X[picked], y[picked], domains[picked], plan,
+                                     policy)
                 if plan.fine_tune:
                     trace.fine_tunes.append(rnd)
             else:
