@@ -1,0 +1,135 @@
+"""Hyperparameters of the E2T surrogate as one frozen, validated dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from e2t_discovery.exceptions import ConfigError
+from e2t_discovery.model.episodes import EPISODE_POLICIES
+
+__all__ = ["SurrogateConfig"]
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "encoder": ("mlp", "graph"),
+    "head": ("bayes", "ridge"),
+    "loss": ("nll", "mse"),
+    "policy": EPISODE_POLICIES,
+    "device": ("auto", "cpu", "cuda"),
+}
+
+
+@dataclass(frozen=True)
+class SurrogateConfig:
+    """Configuration of :class:`~e2t_discovery.model.E2TSurrogate`.
+
+    Attributes:
+        encoder: ``mlp`` (ndarray input) or ``graph`` (list of ``CrystalGraph``).
+        hidden: Hidden widths of the MLP encoder (paper: 128, 128).
+        embed_dim: Width of the (LayerNorm-ed) MLP embedding (paper: 16).
+        dropout: Dropout of the encoder (paper: 0.2).
+        layer_norm: LayerNorm on the MLP embedding (paper: True).
+        linear_dim: Width of the linear path from the standardized input into the
+            embedding (0 = the paper's encoder); lets predictions follow a trend outward.
+        input_clip: Bound on standardized inputs.
+        head: ``bayes`` (learned ridge penalty and noise) or ``ridge`` (fixed penalty
+            ``ridge_lambda``, learned noise: the paper's head plus a noise level).
+        ridge_lambda: Initial (``bayes``) or fixed (``ridge``) ridge penalty.
+        loss: ``nll`` (Gaussian NLL of the query) or ``mse``.
+        policy: Episode policy: ``gkfold``, ``softgkfold`` or ``same``.
+        n_support: Support-set size per episode.
+        n_query: Query-set size per episode.
+        n_ways: Query domains per episode.
+        support_ways: Support domains per episode (None = all others).
+        episodes_per_step: Episodes averaged per optimizer step.
+        steps: Maximum optimizer steps per ensemble member.
+        lr: Adam learning rate.
+        weight_decay: Adam (decoupled, AdamW) weight decay.
+        val_fraction: Fraction of training domains held out per member for early stopping
+            and noise calibration (0 disables both; needs >= 3 domains).
+        eval_every: Steps between validation evaluations.
+        patience: Evaluations without improvement before stopping.
+        calibrate: Refit the noise variance in closed form on held-out validation domains
+            after training.
+        n_clusters: k-means clusters used as domains when no groups are given.
+        ensemble: Number of members trained from different seeds.
+        seed: Base seed (member ``i`` uses ``seed + i``).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        batch_size: Rows per batch when embedding for prediction.
+        graph_params: Keyword arguments of the graph encoder (``encoder="graph"``).
+    """
+
+    encoder: str = "mlp"
+    hidden: tuple[int, ...] = (128, 128)
+    embed_dim: int = 16
+    dropout: float = 0.2
+    layer_norm: bool = True
+    linear_dim: int = 4
+    input_clip: float = 10.0
+    head: str = "bayes"
+    ridge_lambda: float = 1.0
+    loss: str = "nll"
+    policy: str = "gkfold"
+    n_support: int = 256
+    n_query: int = 64
+    n_ways: int = 1
+    support_ways: int | None = None
+    episodes_per_step: int = 1
+    steps: int = 1000
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.2
+    eval_every: int = 50
+    patience: int = 6
+    calibrate: bool = True
+    n_clusters: int = 8
+    ensemble: int = 1
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 2048
+    graph_params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ConfigError(
+                    f"model.{name}={value!r} is not allowed; use one of {', '.join(choices)}"
+                )
+        for name in ("embed_dim", "n_support", "n_query", "n_ways", "steps", "ensemble",
+                     "eval_every", "patience", "batch_size", "episodes_per_step"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"model.{name}={getattr(self, name)!r} must be >= 1")
+        if self.linear_dim < 0 or not 0.0 <= self.dropout < 1.0 or self.lr <= 0:
+            raise ConfigError(
+                f"model.linear_dim={self.linear_dim}, dropout={self.dropout}, lr={self.lr}: "
+                "need linear_dim >= 0, 0 <= dropout < 1, lr > 0"
+            )
+        if not 0.0 <= self.val_fraction < 1.0 or self.ridge_lambda <= 0:
+            raise ConfigError(
+                f"model.val_fraction={self.val_fraction}, ridge_lambda={self.ridge_lambda}: "
+                "need 0 <= val_fraction < 1 and ridge_lambda > 0"
+            )
+
+    def replace(self, **overrides: Any) -> SurrogateConfig:
+        """Return a copy with some fields changed (unknown names raise ConfigError)."""
+        return SurrogateConfig.from_dict({**self.to_dict(), **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serializable dict of every field."""
+        out = dataclasses.asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SurrogateConfig:
+        """Build from a dict; unknown keys raise ConfigError listing the known ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**values)

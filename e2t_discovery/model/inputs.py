@@ -1,0 +1,215 @@
+"""Input kinds of the surrogate: how raw inputs become encoder batches.
+
+The surrogate is identical for every encoder except for this layer. An input kind
+validates raw inputs, fits what must be fitted on training data (standardization),
+selects rows as an encoder batch, builds the encoder, and turns inputs into plain arrays
+for saving:
+
+- :class:`VectorInputs` (``encoder="mlp"``): ``n x d`` float arrays, standardized, fed to
+  :class:`~e2t_discovery.model.encoder.MLPEncoder`;
+- :class:`GraphInputs` (``encoder="graph"``): lists of
+  :class:`~e2t_discovery.featurize.graph.CrystalGraph`, fed to the crystal-graph encoder of
+  :mod:`e2t_discovery.model.graph_encoder`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from e2t_discovery.exceptions import ModelError
+from e2t_discovery.featurize.graph import CrystalGraph
+from e2t_discovery.model.config import SurrogateConfig
+from e2t_discovery.model.encoder import MLPEncoder, Standardizer
+
+__all__ = ["InputKind", "VectorInputs", "GraphInputs", "make_inputs"]
+
+
+class InputKind:
+    """Interface of an input kind (see the module docstring)."""
+
+    name = ""
+
+    def validate(self, X: Any) -> Any:
+        """Check raw inputs and return them in canonical form; raise ModelError if bad."""
+        raise NotImplementedError
+
+    def length(self, X: Any) -> int:
+        """Number of items in canonical inputs."""
+        return len(X)
+
+    def fit(self, X: Any) -> None:
+        """Fit preprocessing on training inputs."""
+
+    def prepare(self, X: Any, device: torch.device) -> Any:
+        """Turn canonical inputs into a form that :meth:`select` indexes quickly."""
+        raise NotImplementedError
+
+    def select(self, prepared: Any, idx: np.ndarray) -> Any:
+        """Return the encoder batch of rows ``idx`` of prepared inputs."""
+        raise NotImplementedError
+
+    def concat(self, a: Any, b: Any) -> Any:
+        """Concatenate two canonical inputs."""
+        raise NotImplementedError
+
+    def build_encoder(self, config: SurrogateConfig, X: Any) -> nn.Module:
+        """Build a fresh encoder for these inputs (needs ``.out_dim``)."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Fitted preprocessing as arrays (saved with the weights)."""
+        return {}
+
+    def load_state(self, arrays: dict[str, np.ndarray], config: SurrogateConfig) -> None:
+        """Restore what :meth:`state` returned."""
+
+    def to_arrays(self, X: Any) -> dict[str, np.ndarray]:
+        """Canonical inputs as named arrays (for the saved support set)."""
+        raise NotImplementedError
+
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> Any:
+        """Inverse of :meth:`to_arrays`."""
+        raise NotImplementedError
+
+
+class VectorInputs(InputKind):
+    """Fixed-length descriptor vectors (``n x d``), standardized with stored statistics."""
+
+    name = "mlp"
+
+    def __init__(self, clip: float = 10.0) -> None:
+        self.clip = clip
+        self.standardizer: Standardizer | None = None
+
+    def validate(self, X: Any) -> np.ndarray:
+        """Return ``X`` as a finite ``n x d`` float32 array matching the fitted width."""
+        if isinstance(X, list) and X and isinstance(X[0], CrystalGraph):
+            raise ModelError("got crystal graphs for encoder='mlp'; pass an n x d array "
+                             "or build the surrogate with encoder='graph'")
+        arr = np.asarray(X, dtype=np.float32)
+        if arr.ndim != 2:
+            raise ModelError(f"X has shape {arr.shape}; pass a 2-D array n x d")
+        if self.standardizer is not None and arr.shape[1] != self.standardizer.dim:
+            raise ModelError(
+                f"X has {arr.shape[1]} columns but the model was fitted on "
+                f"{self.standardizer.dim}; featurize with the same featurizer"
+            )
+        if not np.isfinite(arr).all():
+            raise ModelError("X contains NaN or infinite values; drop or impute those rows")
+        return arr
+
+    def fit(self, X: np.ndarray) -> None:
+        """Fit the standardizer."""
+        self.standardizer = Standardizer.fit(X, clip=self.clip)
+
+    def _std(self) -> Standardizer:
+        if self.standardizer is None:
+            raise ModelError("input standardizer is not fitted; call fit first")
+        return self.standardizer
+
+    def prepare(self, X: np.ndarray, device: torch.device) -> Tensor:
+        """Standardize and move to the device: ``n x d`` float32 tensor."""
+        return torch.from_numpy(self._std().transform(X)).to(device)
+
+    def select(self, prepared: Tensor, idx: np.ndarray) -> Tensor:
+        """Rows ``idx`` of the prepared tensor."""
+        return prepared[torch.as_tensor(idx, device=prepared.device)]
+
+    def concat(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Stack rows."""
+        return np.concatenate([a, b], axis=0)
+
+    def build_encoder(self, config: SurrogateConfig, X: np.ndarray) -> nn.Module:
+        """An :class:`MLPEncoder` of the configured shape."""
+        return MLPEncoder(self._std().dim, config.hidden, config.embed_dim, config.dropout,
+                          config.layer_norm, config.linear_dim)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Standardizer mean and scale."""
+        std = self._std()
+        return {"input.mean": std.mean, "input.scale": std.scale}
+
+    def load_state(self, arrays: dict[str, np.ndarray], config: SurrogateConfig) -> None:
+        """Restore the standardizer."""
+        self.standardizer = Standardizer(arrays["input.mean"], arrays["input.scale"],
+                                         config.input_clip)
+
+    def to_arrays(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """``{"X": X}``."""
+        return {"X": np.ascontiguousarray(X, dtype=np.float32)}
+
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """Inverse of :meth:`to_arrays`."""
+        return np.asarray(arrays["X"], dtype=np.float32)
+
+
+class GraphInputs(InputKind):
+    """Crystal graphs, embedded by the message-passing encoder of ``graph_encoder``."""
+
+    name = "graph"
+
+    def __init__(self) -> None:
+        self.device = torch.device("cpu")
+
+    def validate(self, X: Any) -> list[CrystalGraph]:
+        """Return ``X`` as a list of :class:`CrystalGraph`."""
+        items = list(X) if not isinstance(X, np.ndarray) else None
+        if items is None or not all(isinstance(g, CrystalGraph) for g in items):
+            raise ModelError("encoder='graph' needs a list of CrystalGraph; get them from "
+                             "get_featurizer('structure').graphs(items)")
+        return items
+
+    def prepare(self, X: list[CrystalGraph], device: torch.device) -> list[CrystalGraph]:
+        """Graphs stay numpy; the encoder batches and moves them itself."""
+        self.device = device
+        return X
+
+    def select(self, prepared: list[CrystalGraph], idx: np.ndarray) -> list[CrystalGraph]:
+        """The graphs at ``idx``."""
+        return [prepared[int(i)] for i in idx]
+
+    def concat(self, a: list[CrystalGraph], b: list[CrystalGraph]) -> list[CrystalGraph]:
+        """Join the lists."""
+        return list(a) + list(b)
+
+    def build_encoder(self, config: SurrogateConfig, X: list[CrystalGraph]) -> nn.Module:
+        """Build the crystal-graph encoder sized from the first graph."""
+        from e2t_discovery.model.graph_encoder import build_graph_encoder
+
+        return build_graph_encoder(X, out_dim=config.embed_dim, **config.graph_params)
+
+    def to_arrays(self, X: list[CrystalGraph]) -> dict[str, np.ndarray]:
+        """Concatenate every graph's arrays, with per-graph node and edge counts."""
+        if not X:
+            raise ModelError("cannot save an empty support set")
+        out = {k: np.concatenate([g.to_arrays()[k] for g in X], axis=axis)
+               for k, axis in (("node_features", 0), ("edge_index", 1),
+                               ("edge_features", 0))}
+        out["global_features"] = np.stack([g.global_features for g in X])
+        out["n_nodes"] = np.array([g.n_nodes for g in X], dtype=np.int64)
+        out["n_edges"] = np.array([g.n_edges for g in X], dtype=np.int64)
+        return out
+
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> list[CrystalGraph]:
+        """Inverse of :meth:`to_arrays`."""
+        node_off = np.concatenate([[0], np.cumsum(arrays["n_nodes"])])
+        edge_off = np.concatenate([[0], np.cumsum(arrays["n_edges"])])
+        graphs = []
+        for i in range(len(arrays["n_nodes"])):
+            n0, n1, e0, e1 = node_off[i], node_off[i + 1], edge_off[i], edge_off[i + 1]
+            graphs.append(CrystalGraph.from_arrays({
+                "node_features": arrays["node_features"][n0:n1],
+                "edge_index": arrays["edge_index"][:, e0:e1],
+                "edge_features": arrays["edge_features"][e0:e1],
+                "global_features": arrays["global_features"][i],
+            }))
+        return graphs
+
+
+def make_inputs(config: SurrogateConfig) -> InputKind:
+    """Return the input kind of a configuration."""
+    return VectorInputs(config.input_clip) if config.encoder == "mlp" else GraphInputs()

@@ -1,0 +1,530 @@
+"""The E2T surrogate: an episodically meta-trained encoder with a Bayesian linear head.
+
+Training (:meth:`E2TSurrogate.fit`) repeats: draw an episode (support S, query Q from
+other domains), embed both with the encoder, fit the head in closed form on ``phi(S)``,
+and take an Adam step on the query loss (Gaussian NLL or MSE). Validation uses held-out
+*training* domains only. At inference the support set is all training data plus any
+conditioned points, and the head posterior is computed once, so prediction is one
+encoder pass plus a small triangular solve, and :meth:`E2TSurrogate.condition` updates
+predictions at once without a gradient step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from e2t_discovery.exceptions import ModelError, NotFittedError
+from e2t_discovery.model.config import SurrogateConfig
+from e2t_discovery.model.episodes import EpisodeSampler, cluster_domains, encode_domains
+from e2t_discovery.model.head import BayesianLinearHead, HeadPosterior
+from e2t_discovery.model.inputs import InputKind, make_inputs
+
+__all__ = ["E2TSurrogate", "SurrogateConfig"]
+
+FORMAT_VERSION = 1
+
+
+class _Member(nn.Module):
+    """One ensemble member: an encoder and a Bayesian head."""
+
+    def __init__(self, encoder: nn.Module, config: SurrogateConfig) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = BayesianLinearHead(noise_var=0.5, ridge_penalty=config.ridge_lambda,
+                                       learn_penalty=config.head == "bayes")
+
+
+@dataclass
+class _Cache:
+    """Inference state of one member: support embeddings and the head posterior."""
+
+    phi: Tensor
+    post: HeadPosterior
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelError("device='cuda' but CUDA is not available; use device='auto' or 'cpu'")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class E2TSurrogate:
+    """Extrapolative episodic-training surrogate with a Bayesian linear head.
+
+    Args:
+        config: Hyperparameters; None uses the defaults.
+        **overrides: Fields of :class:`SurrogateConfig` to change.
+
+    Example:
+        >>> model = E2TSurrogate(steps=500).fit(X, y, groups)
+        >>> mean, std = model.predict(X_new, return_std=True)
+    """
+
+    def __init__(self, config: SurrogateConfig | None = None, **overrides: Any) -> None:
+        config = config or SurrogateConfig()
+        self.config = config.replace(**overrides) if overrides else config
+        self.device = _pick_device(self.config.device)
+        self.inputs: InputKind = make_inputs(self.config)
+        self.members: list[_Member] = []
+        self._caches: list[_Cache] = []
+        self._X: Any = None
+        self._y = np.zeros(0)
+        self._domains = np.zeros(0, dtype=np.int64)
+        self.y_mean = 0.0
+        self.y_std = 1.0
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def is_fitted(self) -> bool:
+        """True once :meth:`fit` (or :meth:`load`) has run."""
+        return bool(self.members)
+
+    @property
+    def n_support(self) -> int:
+        """Number of support points used at inference (training + conditioned)."""
+        return int(self._y.shape[0])
+
+    @property
+    def noise_std(self) -> float:
+        """Observation-noise standard deviation in target units (mean over members)."""
+        self._check_fitted()
+        var = np.mean([float(m.head.noise_var.detach()) for m in self.members])
+        return float(math.sqrt(var) * self.y_std)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError("the E2T surrogate is not fitted; call fit(X, y) first")
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X: Any, y: Any, groups: Any = None, *, progress: bool = True) -> E2TSurrogate:
+        """Meta-train the encoder on extrapolative episodes.
+
+        Args:
+            X: ``n x d`` array (``encoder="mlp"``) or list of ``n`` CrystalGraph
+                (``encoder="graph"``).
+            y: ``n`` targets.
+            groups: ``n`` domain labels; None derives domains by k-means on ``X``.
+            progress: Show a tqdm progress bar (hidden when stderr is not a terminal).
+
+        Returns:
+            self, fitted.
+
+        Raises:
+            ModelError: on mismatched shapes, non-finite values or too few rows.
+        """
+        cfg = self.config
+        self.inputs = make_inputs(cfg)
+        X = self.inputs.validate(X)
+        y = self._check_y(y, self.inputs.length(X))
+        if y.shape[0] < 8:
+            raise ModelError(f"need at least 8 training rows, got {y.shape[0]}")
+        if groups is None:
+            if cfg.encoder != "mlp":
+                raise ModelError("encoder='graph' needs groups (domain labels) for fit")
+            domains = cluster_domains(X, cfg.n_clusters, cfg.seed)
+        else:
+            domains = encode_domains(groups, y.shape[0])
+        self.inputs.fit(X)
+        self.y_mean = float(y.mean())
+        self.y_std = float(y.std()) if y.std() > 0 else 1.0
+        self._X, self._y, self._domains = X, y, domains
+        prepared = self.inputs.prepare(X, self.device)
+        ys = torch.as_tensor((y - self.y_mean) / self.y_std, device=self.device)
+        self.members, self.history = [], []
+        bar = tqdm(total=cfg.steps * cfg.ensemble, disable=None if progress else True,
+                   desc="E2T meta-training", leave=False)
+        try:
+            for i in range(cfg.ensemble):
+                member = self._train_member(prepared, ys, domains, cfg.seed + i, bar)
+                self.members.append(member)
+        finally:
+            bar.close()
+        self._refresh_caches()
+        return self
+
+    @staticmethod
+    def _check_y(y: Any, n: int) -> np.ndarray:
+        arr = np.asarray(y, dtype=np.float64).reshape(-1)
+        if arr.shape[0] != n:
+            raise ModelError(f"y has {arr.shape[0]} values for {n} inputs; pass one per row")
+        if not np.isfinite(arr).all():
+            raise ModelError("y contains NaN or infinite values; drop those rows first")
+        return arr
+
+    def _split_validation(self, domains: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices (train, validation): whole domains held out, only training data."""
+        uniq = np.unique(domains)
+        n_val = int(round(self.config.val_fraction * uniq.size))
+        if self.config.val_fraction <= 0 or uniq.size < 3:
+            return np.arange(domains.size), np.zeros(0, dtype=np.int64)
+        n_val = min(max(1, n_val), uniq.size - 2)
+        val_doms = np.random.default_rng(seed + 7919).choice(uniq, size=n_val, replace=False)
+        is_val = np.isin(domains, val_doms)
+        return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+    def _episode_loss(self, member: _Member, prepared: Any, ys: Tensor,
+                      support: np.ndarray, query: np.ndarray) -> Tensor:
+        idx = np.concatenate([support, query])
+        phi = member.encoder(self.inputs.select(prepared, idx))
+        phi_s, phi_q = phi[: support.size], phi[support.size:]
+        post = member.head.fit(phi_s, ys[torch.as_tensor(support, device=ys.device)])
+        y_q = ys[torch.as_tensor(query, device=ys.device)]
+        return member.head.loss(post, phi_q, y_q, self.config.loss)
+
+    def _train_member(self, prepared: Any, ys: Tensor, domains: np.ndarray, seed: int,
+                      bar: tqdm) -> _Member:
+        cfg = self.config
+        torch.manual_seed(seed)
+        member = _Member(self.inputs.build_encoder(cfg, self._X), cfg).to(self.device)
+        tr, val = self._split_validation(domains, seed)
+        policy = cfg.policy if np.unique(domains[tr]).size >= 2 else "same"
+        sampler = EpisodeSampler(domains[tr], policy, n_support=cfg.n_support,
+                                 n_query=cfg.n_query, n_ways=cfg.n_ways,
+                                 support_ways=cfg.support_ways, seed=seed)
+        opt = torch.optim.AdamW([p for p in member.parameters() if p.requires_grad],
+                                lr=cfg.lr, weight_decay=cfg.weight_decay)
+        best, best_state, bad = math.inf, None, 0
+        for step in range(1, cfg.steps + 1):
+            member.train()
+            opt.zero_grad()
+            loss = sum(
+                self._episode_loss(member, prepared, ys, tr[ep.support], tr[ep.query])
+                for ep in (sampler.sample() for _ in range(cfg.episodes_per_step))
+            ) / cfg.episodes_per_step
+            loss.backward()
+            opt.step()
+            bar.update(1)
+            if val.size and (step % cfg.eval_every == 0 or step == cfg.steps):
+                score = self._validation_loss(member, prepared, ys, tr, val)
+                self.history.append({"seed": seed, "step": step, "train": float(loss.detach()),
+                                     "val": score})
+                bar.set_postfix(val=f"{score:.3f}")
+                if score < best - 1e-4:
+                    best, bad = score, 0
+                    best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
+                else:
+                    bad += 1
+                    if bad >= cfg.patience:
+                        bar.update(cfg.steps - step)
+                        break
+        if best_state is not None:
+            member.load_state_dict(best_state)
+        if cfg.calibrate and val.size:
+            self._calibrate_noise(member, prepared, ys, tr, val)
+        member.eval()
+        return member
+
+    @torch.no_grad()
+    def _embed_prepared(self, member: _Member, prepared: Any, idx: np.ndarray) -> Tensor:
+        member.eval()
+        bs = self.config.batch_size
+        parts = [member.encoder(self.inputs.select(prepared, idx[i:i + bs]))
+                 for i in range(0, idx.size, bs)]
+        return torch.cat(parts) if parts else torch.zeros(0, member.encoder.out_dim)
+
+    @torch.no_grad()
+    def _validation_loss(self, member: _Member, prepared: Any, ys: Tensor,
+                         tr: np.ndarray, val: np.ndarray) -> float:
+        """Query loss on held-out domains with every training row as support."""
+        phi_tr = self._embed_prepared(member, prepared, tr)
+        phi_val = self._embed_prepared(member, prepared, val)
+        post = member.head.fit(phi_tr, ys[torch.as_tensor(tr, device=ys.device)])
+        y_val = ys[torch.as_tensor(val, device=ys.device)]
+        return float(member.head.loss(post, phi_val, y_val, self.config.loss))
+
+    @torch.no_grad()
+    def _calibrate_noise(self, member: _Member, prepared: Any, ys: Tensor,
+                         tr: np.ndarray, val: np.ndarray) -> None:
+        """Set the noise variance to its maximum-likelihood value on held-out domains.
+
+        With predictive variance ``s2 * (1 + h)`` (``h`` = leverage + 1/n, fixed by the
+        encoder and the ridge penalty) the Gaussian NLL is minimized in closed form by
+        ``s2 = mean(err^2 / (1 + h))``.
+        """
+        phi_tr = self._embed_prepared(member, prepared, tr)
+        phi_val = self._embed_prepared(member, prepared, val)
+        post = member.head.fit(phi_tr, ys[torch.as_tensor(tr, device=ys.device)])
+        err2 = (post.mean(phi_val) - ys[torch.as_tensor(val, device=ys.device)]) ** 2
+        h = post.leverage(phi_val) + 1.0 / post.n
+        s2 = float((err2 / (1.0 + h)).mean().clamp_min(1e-6))
+        member.head.log_noise_var.data.fill_(math.log(s2))
+
+    # ------------------------------------------------------------------ inference state
+    def _refresh_caches(self) -> None:
+        """Embed the support set and compute each member's head posterior."""
+        prepared = self.inputs.prepare(self._X, self.device)
+        ys = torch.as_tensor((self._y - self.y_mean) / self.y_std, device=self.device)
+        self._caches = []
+        for member in self.members:
+            phi = self._embed_prepared(member, prepared, np.arange(self.n_support))
+            with torch.no_grad():
+                post = member.head.fit(phi, ys)
+            self._caches.append(_Cache(phi=phi, post=post))
+
+    def _embed_all(self, X: Any) -> list[Tensor]:
+        """Embeddings of canonical inputs by every member: list of ``n x p``."""
+        prepared = self.inputs.prepare(X, self.device)
+        idx = np.arange(self.inputs.length(X))
+        return [self._embed_prepared(m, prepared, idx) for m in self.members]
+
+    def _member_moments(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-member latent means, latent variances and leverages: each ``k x n``."""
+        self._check_fitted()
+        X = self.inputs.validate(X)
+        means, lvars, levs = [], [], []
+        with torch.no_grad():
+            for cache, phi in zip(self._caches, self._embed_all(X), strict=True):
+                means.append(cache.post.mean(phi).cpu().numpy())
+                lvars.append(cache.post.latent_var(phi).cpu().numpy())
+                levs.append(cache.post.leverage(phi).cpu().numpy())
+        return np.stack(means), np.stack(lvars), np.stack(levs)
+
+    # ------------------------------------------------------------------ public inference
+    def predict(
+        self, X: Any, return_std: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predict targets.
+
+        Args:
+            X: ``n x d`` array or list of ``n`` CrystalGraph.
+            return_std: Also return the predictive standard deviation (noise included,
+                ensemble spread included).
+
+        Returns:
+            ``n`` means, or ``(mean, std)``, in target units.
+        """
+        means, lvars, _ = self._member_moments(X)
+        noise = np.array([float(c.post.noise_var.detach()) for c in self._caches])[:, None]
+        mean = means.mean(0)
+        var = (lvars + noise).mean(0) + means.var(0)
+        mean_y = mean * self.y_std + self.y_mean
+        if not return_std:
+            return mean_y
+        return mean_y, np.sqrt(var) * self.y_std
+
+    def posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return the latent (noise-free) joint posterior: mean ``n``, covariance ``n x n``."""
+        self._check_fitted()
+        X = self.inputs.validate(X)
+        with torch.no_grad():
+            phis = [phi.unsqueeze(0) for phi in self._embed_all(X)]
+            mean, cov = self._combine_joint(phis)
+        return mean[0].cpu().numpy(), cov[0].cpu().numpy()
+
+    def _combine_joint(self, phis: list[Tensor]) -> tuple[Tensor, Tensor]:
+        """Ensemble joint posterior in target units from per-member ``b x q x p`` embeddings.
+
+        Returns:
+            mean ``b x q`` and covariance ``b x q x q`` (float64): the mean of the members'
+            means, and the mean of their covariances plus the covariance of their means.
+        """
+        means = torch.stack([c.post.mean(phi) for c, phi in zip(self._caches, phis, strict=True)])
+        covs = torch.stack([c.post.joint_cov(phi)
+                            for c, phi in zip(self._caches, phis, strict=True)])
+        mean = means.mean(0)
+        dev = means - mean
+        cov = covs.mean(0) + (dev.unsqueeze(-1) * dev.unsqueeze(-2)).mean(0)
+        return mean * self.y_std + self.y_mean, cov * self.y_std**2
+
+    def joint_posterior_torch(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Differentiable joint posterior for raw descriptor tensors (``encoder="mlp"``).
+
+        Args:
+            x: ``batch x q x d`` raw (unstandardized) descriptors.
+
+        Returns:
+            Latent mean ``batch x q`` and covariance ``batch x q x q`` (float64, target units).
+        """
+        self._check_fitted()
+        if self.config.encoder != "mlp":
+            raise ModelError("joint_posterior_torch needs encoder='mlp' (descriptor tensors)")
+        std = self.inputs.standardizer  # type: ignore[attr-defined]
+        z = std.transform_torch(x.to(device=self.device, dtype=torch.float32))
+        phis = []
+        for m in self.members:
+            m.eval()
+            phis.append(m.encoder(z))
+        return self._combine_joint(phis)
+
+    def domain_distance(self, X: Any) -> np.ndarray:
+        """Leverage ``phi_c^T A^-1 phi_c`` of each input (mean over members; >= 0).
+
+        Near 0 inside the support's span; large for inputs unlike any support point.
+        """
+        return self._member_moments(X)[2].mean(0)
+
+    def embed(self, X: Any) -> np.ndarray:
+        """Embeddings ``n x p`` of the first ensemble member."""
+        self._check_fitted()
+        return self._embed_all(self.inputs.validate(X))[0].cpu().numpy()
+
+    # ------------------------------------------------------------------ updating
+    def condition(self, X: Any, y: Any) -> E2TSurrogate:
+        """Add support data without any gradient step; predictions change at once.
+
+        The new points form one new domain (used by later :meth:`adapt` calls).
+        """
+        self._check_fitted()
+        X = self.inputs.validate(X)
+        y = self._check_y(y, self.inputs.length(X))
+        new_dom = int(self._domains.max()) + 1 if self._domains.size else 0
+        self._append(X, y, np.full(y.shape[0], new_dom, dtype=np.int64))
+        return self
+
+    def _append(self, X: Any, y: np.ndarray, domains: np.ndarray) -> None:
+        self._X = self.inputs.concat(self._X, X)
+        self._y = np.concatenate([self._y, y])
+        self._domains = np.concatenate([self._domains, domains])
+        # Re-embedding the whole support (one encoder pass, milliseconds for thousands of
+        # rows) keeps the batching identical to a freshly loaded model, so save -> load
+        # reproduces predictions bit for bit.
+        self._refresh_caches()
+
+    def adapt(self, X: Any, y: Any, groups: Any = None, *, steps: int = 100,
+              lr: float = 1e-4) -> E2TSurrogate:
+        """Few-shot fine-tune the encoder on new points, then condition on them.
+
+        Each step alternates between an episode whose query is drawn from the new points
+        (support: source data of other domains) and an ordinary extrapolative episode on
+        the source data, so the encoder does not forget the source domains.
+
+        Args:
+            X: New inputs (``m x d`` or list of CrystalGraph).
+            y: ``m`` new targets.
+            groups: ``m`` domain labels of the new points; None = one new domain.
+            steps: Fine-tuning steps per member.
+            lr: Learning rate (small: the encoder is already trained).
+        """
+        self._check_fitted()
+        X = self.inputs.validate(X)
+        y = self._check_y(y, self.inputs.length(X))
+        n_old = self.n_support
+        offset = int(self._domains.max()) + 1
+        new_doms = (np.full(y.shape[0], offset, dtype=np.int64) if groups is None
+                    else encode_domains(groups, y.shape[0]) + offset)
+        self._append(X, y, new_doms)
+        prepared = self.inputs.prepare(self._X, self.device)
+        ys = torch.as_tensor((self._y - self.y_mean) / self.y_std, device=self.device)
+        new_rows = np.arange(n_old, self.n_support)
+        for i, member in enumerate(self.members):
+            self._finetune(member, prepared, ys, new_rows, steps, lr, self.config.seed + 101 + i)
+        self._refresh_caches()
+        return self
+
+    def _finetune(self, member: _Member, prepared: Any, ys: Tensor, new_rows: np.ndarray,
+                  steps: int, lr: float, seed: int) -> None:
+        cfg = self.config
+        rng = np.random.default_rng(seed)
+        old = np.setdiff1d(np.arange(self.n_support), new_rows)
+        old_doms = self._domains[old]
+        sampler = (EpisodeSampler(old_doms, cfg.policy, n_support=cfg.n_support,
+                                  n_query=cfg.n_query, n_ways=cfg.n_ways, seed=seed)
+                   if np.unique(old_doms).size >= 2 else None)
+        opt = torch.optim.AdamW([p for p in member.encoder.parameters()], lr=lr,
+                                weight_decay=cfg.weight_decay)
+        member.train()
+        for step in range(steps):
+            if step % 2 == 0 or sampler is None:
+                query = rng.choice(new_rows, size=min(cfg.n_query, new_rows.size), replace=False)
+                support = rng.choice(old, size=min(cfg.n_support, old.size), replace=False)
+            else:
+                ep = sampler.sample()
+                support, query = old[ep.support], old[ep.query]
+            opt.zero_grad()
+            self._episode_loss(member, prepared, ys, support, query).backward()
+            opt.step()
+        member.eval()
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> None:
+        """Write ``config.json``, ``weights.safetensors`` and ``support.safetensors``.
+
+        No pickle: weights and the support set are safetensors, the rest is JSON.
+        """
+        from safetensors.numpy import save_file as save_np
+        from safetensors.torch import save_file as save_torch
+
+        self._check_fitted()
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        weights = {f"member{i}.{k}": v.detach().cpu().contiguous()
+                   for i, m in enumerate(self.members) for k, v in m.state_dict().items()}
+        weights.update({k: torch.from_numpy(np.ascontiguousarray(v))
+                        for k, v in self.inputs.state().items()})
+        save_torch(weights, str(out / "weights.safetensors"))
+        support = self.inputs.to_arrays(self._X)
+        support.update({"y": self._y, "domains": self._domains})
+        save_np({k: np.ascontiguousarray(v) for k, v in support.items()},
+                str(out / "support.safetensors"))
+        meta = {"format": FORMAT_VERSION, "config": self.config.to_dict(),
+                "y_mean": self.y_mean, "y_std": self.y_std, "n_members": len(self.members),
+                "history": self.history}
+        (out / "config.json").write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: str | None = None) -> E2TSurrogate:
+        """Load a model written by :meth:`save`.
+
+        Args:
+            directory: The folder given to :meth:`save`.
+            device: Override the saved device setting (``auto``, ``cpu``, ``cuda``).
+
+        Raises:
+            ModelError: if files are missing, corrupt or from another format version.
+        """
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file as load_np
+        from safetensors.torch import load_file as load_torch
+
+        src = Path(directory)
+        try:
+            meta = json.loads((src / "config.json").read_text())
+            weights = load_torch(str(src / "weights.safetensors"))
+            support = load_np(str(src / "support.safetensors"))
+        except (OSError, json.JSONDecodeError, SafetensorError) as exc:
+            raise ModelError(
+                f"cannot load model from {src}: {exc}; re-train or re-save it") from exc
+        if meta.get("format") != FORMAT_VERSION:
+            raise ModelError(f"model in {src} has format {meta.get('format')!r}, this code reads "
+                             f"{FORMAT_VERSION}; re-train it with this version")
+        config = SurrogateConfig.from_dict(meta["config"])
+        if device is not None:
+            config = config.replace(device=device)
+        model = cls(config)
+        model.inputs.load_state({k: v.numpy() for k, v in weights.items()
+                                 if k.startswith("input.")}, config)
+        model.y_mean, model.y_std = float(meta["y_mean"]), float(meta["y_std"])
+        model.history = list(meta.get("history", []))
+        model._X = model.inputs.from_arrays(support)
+        model._y = np.asarray(support["y"], dtype=np.float64)
+        model._domains = np.asarray(support["domains"], dtype=np.int64)
+        for i in range(int(meta["n_members"])):
+            prefix = f"member{i}."
+            state = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+            member = _Member(model.inputs.build_encoder(config, model._X), config)
+            try:
+                member.load_state_dict(state)
+            except RuntimeError as exc:
+                raise ModelError(f"weights in {src} do not match the saved config: {exc}") from exc
+            model.members.append(member.to(model.device).eval())
+        model._refresh_caches()
+        return model
+
+    def to_botorch(self):  # noqa: ANN201 - botorch is imported lazily
+        """Return a BoTorch ``Model`` over this surrogate's joint predictive."""
+        from e2t_discovery.model.botorch_model import E2TBoTorchModel
+
+        self._check_fitted()
+        return E2TBoTorchModel(self)

@@ -1,0 +1,122 @@
+"""E2TSurrogate: extrapolation on a synthetic task, conditioning, adaptation, persistence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from e2t_discovery.exceptions import ConfigError, ModelError, NotFittedError
+from e2t_discovery.model import E2TSurrogate, SurrogateConfig
+
+FAST = {"steps": 150, "n_support": 96, "n_query": 32, "hidden": (32, 32), "eval_every": 25,
+        "device": "cpu"}
+
+
+def _task(seed: int = 0) -> dict[str, np.ndarray]:
+    """Six domains along a trend; the last domain lies beyond the training range."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(6), 60)
+    X = rng.normal(size=(360, 8))
+    X[:, 0] += 1.5 * groups
+    y = 2.0 * X[:, 0] + np.sin(2 * X[:, 1]) + 0.5 * X[:, 2] + 0.1 * rng.normal(size=360)
+    tr = groups < 5
+    return {"X": X[tr], "y": y[tr], "g": groups[tr], "Xt": X[~tr], "yt": y[~tr]}
+
+
+@pytest.fixture(scope="module")
+def task() -> dict[str, np.ndarray]:
+    return _task()
+
+
+@pytest.fixture(scope="module")
+def fitted(task) -> E2TSurrogate:
+    return E2TSurrogate(**FAST).fit(task["X"], task["y"], task["g"], progress=False)
+
+
+def test_short_training_beats_mean_predictor_out_of_domain(task, fitted) -> None:
+    mean, std = fitted.predict(task["Xt"], return_std=True)
+    rmse = np.sqrt(np.mean((mean - task["yt"]) ** 2))
+    rmse_mean = np.sqrt(np.mean((task["y"].mean() - task["yt"]) ** 2))
+    assert rmse < 0.3 * rmse_mean
+    assert std.shape == mean.shape == (60,) and np.all(std > 0)
+    assert fitted.is_fitted and fitted.n_support == 300
+    assert fitted.history and all(np.isfinite(h["val"]) for h in fitted.history)
+
+
+def test_posterior_and_domain_distance(task, fitted) -> None:
+    mean, cov = fitted.posterior(task["Xt"][:7])
+    np.testing.assert_allclose(mean, fitted.predict(task["Xt"][:7]), rtol=1e-6)
+    assert cov.shape == (7, 7) and np.allclose(cov, cov.T)
+    _, std = fitted.predict(task["Xt"][:7], return_std=True)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov) + fitted.noise_std**2), std, rtol=1e-5)
+    far = fitted.domain_distance(task["Xt"] * 10.0)
+    near = fitted.domain_distance(task["X"])
+    assert np.all(near >= 0) and np.median(far) > np.median(near)
+    assert fitted.embed(task["X"][:4]).shape == (4, 16 + 4)
+
+
+def test_condition_changes_predictions_without_gradient_step(task) -> None:
+    model = E2TSurrogate(**FAST).fit(task["X"], task["y"], task["g"], progress=False)
+    before_params = {k: v.clone() for k, v in model.members[0].state_dict().items()}
+    before = model.predict(task["Xt"][30:])
+    # Shift the new domain's targets so the support clearly pulls predictions.
+    model.condition(task["Xt"][:30], task["yt"][:30] + 5.0)
+    after = model.predict(task["Xt"][30:])
+    for k, v in model.members[0].state_dict().items():
+        assert torch.equal(v, before_params[k]), k
+    assert model.n_support == 330
+    assert np.mean(after - before) > 0.2
+
+
+def test_save_load_round_trips_predictions_exactly(task, tmp_path) -> None:
+    model = E2TSurrogate(**{**FAST, "ensemble": 2, "steps": 40}).fit(
+        task["X"], task["y"], task["g"], progress=False)
+    model.condition(task["Xt"][:5], task["yt"][:5])
+    model.save(tmp_path / "m")
+    loaded = E2TSurrogate.load(tmp_path / "m")
+    m1, s1 = model.predict(task["Xt"], return_std=True)
+    m2, s2 = loaded.predict(task["Xt"], return_std=True)
+    np.testing.assert_array_equal(m1, m2)
+    np.testing.assert_array_equal(s1, s2)
+    assert loaded.n_support == model.n_support and loaded.config == model.config
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "config.json", "support.safetensors", "weights.safetensors"]
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    meta["format"] = 99
+    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="format 99"):
+        E2TSurrogate.load(tmp_path / "m")
+    with pytest.raises(ModelError, match="cannot load model"):
+        E2TSurrogate.load(tmp_path / "missing")
+
+
+def test_adapt_fine_tunes_and_improves_on_shifted_domain(task) -> None:
+    model = E2TSurrogate(**FAST).fit(task["X"], task["y"], task["g"], progress=False)
+    shifted = task["yt"] + 3.0 * np.sin(task["Xt"][:, 3])  # a new mechanism in the new domain
+    rmse0 = np.sqrt(np.mean((model.predict(task["Xt"][20:]) - shifted[20:]) ** 2))
+    before = [p.clone() for p in model.members[0].encoder.parameters()]
+    model.adapt(task["Xt"][:20], shifted[:20], steps=60, lr=1e-3)
+    changed = any(not torch.equal(a, b)
+                  for a, b in zip(before, model.members[0].encoder.parameters(), strict=True))
+    rmse1 = np.sqrt(np.mean((model.predict(task["Xt"][20:]) - shifted[20:]) ** 2))
+    assert changed and model.n_support == 320
+    assert rmse1 < rmse0
+
+
+def test_kmeans_domains_when_no_groups_and_errors(task) -> None:
+    model = E2TSurrogate(**{**FAST, "steps": 20, "n_clusters": 4})
+    with pytest.raises(NotFittedError, match="not fitted"):
+        model.predict(task["X"])
+    model.fit(task["X"], task["y"], progress=False)
+    assert np.unique(model._domains).size == 4
+    with pytest.raises(ModelError, match="X has 3 columns"):
+        model.predict(task["X"][:, :3])
+    with pytest.raises(ModelError, match="y has 2 values"):
+        model.condition(task["X"][:3], [1.0, 2.0])
+    with pytest.raises(ConfigError, match="unknown model option"):
+        E2TSurrogate(stepz=3)
+    with pytest.raises(ConfigError, match="model.loss='l1'"):
+        SurrogateConfig(loss="l1")
