@@ -160,6 +160,7 @@ def run_retrospective(
     pool: np.ndarray | None = None,
     update: str = "refit",
     policy: AdaptPolicy | None = None,
+    prefit: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Trace:
     """Run one retrospective campaign in process.
@@ -178,6 +179,8 @@ def run_retrospective(
         update: ``refit`` (fit from scratch each round) or ``adapt`` (E2T: condition, and
             fine-tune when a domain reaches the policy's threshold).
         policy: Adaptation policy for ``update="adapt"``.
+        prefit: ``make_model`` returns a model already fitted on ``initial`` (e.g. a copy
+            of one meta-trained model shared by several strategies); it is not refitted.
         progress: Called with the number of measurements made after each round.
 
     Returns:
@@ -196,7 +199,8 @@ def run_retrospective(
     if make_model is not None:
         t0 = time.perf_counter()
         model = make_model()
-        model.fit(X[measured], y[measured], domains[measured])
+        if not prefit:
+            model.fit(X[measured], y[measured], domains[measured])
         trace.fit_seconds = time.perf_counter() - t0
     rnd = 0
     while len(trace.order) < budget and len(candidates):
