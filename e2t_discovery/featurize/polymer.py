@@ -24,6 +24,7 @@ import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdFingerprintGenerator
 
+from e2t_discovery.exceptions import FeaturizationError
 from e2t_discovery.featurize.base import Featurizer
 
 __all__ = ["PolymerFeaturizer", "canonical_psmiles", "parse_psmiles"]
@@ -123,24 +124,36 @@ class PolymerFeaturizer(Featurizer):
         n_bits: Length of the folded fingerprint.
 
     Raises:
-        ValueError: if ``radius`` < 0 or ``n_bits`` < 1.
+        FeaturizationError: if ``radius`` < 0 or ``n_bits`` < 1.
     """
 
     kind = "polymer"
 
     def __init__(self, radius: int = 3, n_bits: int = 2048) -> None:
         if radius < 0:
-            raise ValueError(f"radius must be >= 0, got {radius}")
+            raise FeaturizationError(f"polymer radius must be >= 0, got {radius}")
         if n_bits < 1:
-            raise ValueError(f"n_bits must be >= 1, got {n_bits}")
+            raise FeaturizationError(f"polymer n_bits must be >= 1, got {n_bits}")
         self.radius = int(radius)
         self.n_bits = int(n_bits)
-        self._generator = rdFingerprintGenerator.GetMorganGenerator(
-            radius=self.radius, fpSize=self.n_bits
-        )
+        self._generator = self._make_generator()
+
+    def _make_generator(self) -> Any:
+        """Build the Morgan generator once; RDKit's default invariants ignore chirality."""
+        return rdFingerprintGenerator.GetMorganGenerator(radius=self.radius, fpSize=self.n_bits)
 
     def __repr__(self) -> str:
         return f"PolymerFeaturizer(radius={self.radius}, n_bits={self.n_bits})"
+
+    def __getstate__(self) -> dict[str, int]:
+        """Pickle the parameters only (RDKit generators cannot be pickled, e.g. to Ray)."""
+        return {"radius": self.radius, "n_bits": self.n_bits}
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        """Rebuild the featurizer, generator included, from pickled parameters."""
+        self.radius = state["radius"]
+        self.n_bits = state["n_bits"]
+        self._generator = self._make_generator()
 
     def featurize_one(self, item: Any) -> np.ndarray:
         """Return the ``n_bits`` count fingerprint (float32) of one p-SMILES.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -122,9 +123,21 @@ def test_feature_labels_match_columns() -> None:
     assert featurizer.n_features == len(labels) == featurizer.transform(["*CC*"]).shape[1]
 
 
+def test_featurizer_survives_pickling_with_its_parameters() -> None:
+    featurizer = PolymerFeaturizer(radius=2, n_bits=256)
+
+    clone = pickle.loads(pickle.dumps(featurizer))
+
+    assert (clone.radius, clone.n_bits) == (2, 256)
+    expected = featurizer.transform([POLYSTYRENE])
+    np.testing.assert_array_equal(clone.transform([POLYSTYRENE]), expected)
+
+
 def test_invalid_parameters_are_rejected() -> None:
-    with pytest.raises(ValueError, match="n_bits must be >= 1"):
-        PolymerFeaturizer(n_bits=0)
+    with pytest.raises(FeaturizationError, match="polymer n_bits must be >= 1, got 0"):
+        get_featurizer("polymer", n_bits=0)
+    with pytest.raises(FeaturizationError, match="polymer radius must be >= 0, got -1"):
+        PolymerFeaturizer(radius=-1)
 
 
 def test_pi1070_fingerprints_coincide_exactly_for_stereo_isomers(data_dir: Path) -> None:
