@@ -77,6 +77,7 @@ def test_features_depend_on_fractions_only() -> None:
 
     np.testing.assert_array_equal(X[0], X[1])
     np.testing.assert_array_equal(X[0], X[2])
+    np.testing.assert_allclose(CompositionFeaturizer().featurize_one("O3Fe2"), X[0], rtol=1e-6)
     assert canonical_formula("Fe4O6") == "Fe2O3"
     assert canonical_formula("CH3NH3PbI3") == canonical_formula("C2H12N2Pb2I6")
 

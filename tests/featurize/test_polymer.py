@@ -51,6 +51,19 @@ def test_stereo_isomers_share_a_fingerprint_but_not_a_canonical_psmiles() -> Non
     assert canonical_psmiles(PMMA_R) != canonical_psmiles(PMMA_S)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_atom_order_changes_neither_fingerprint_nor_canonical_form(seed: int) -> None:
+    source = "*c1ccc(Oc2ccc(N3C(=O)c4ccc(cc4C3=O)C(*)=O)cc2)cc1"
+    Chem.rdBase.SeedRandomNumberGenerator(seed)
+    spellings = {Chem.MolToSmiles(Chem.MolFromSmiles(source), doRandom=True) for _ in range(5)}
+
+    X = PolymerFeaturizer().transform(sorted(spellings))
+
+    assert len(spellings) > 1
+    np.testing.assert_array_equal(X, np.broadcast_to(X[0], X.shape))
+    assert {canonical_psmiles(s) for s in spellings} == {canonical_psmiles(source)}
+
+
 def test_canonical_psmiles_merges_spellings_of_one_repeat_unit() -> None:
     assert canonical_psmiles("C(*)C*") == canonical_psmiles("*CC*") == "*CC*"
     assert canonical_psmiles("[*:1]CC[*:2]") == "*CC*"
