@@ -29,11 +29,14 @@ class FeaturizedBatch:
         X: ``n_valid x n_features`` float32, rows in input order, valid items only.
         ok: ``n_items`` bool, True where the item was featurized.
         reasons: ``n_items`` entries, None for valid items, a one-line reason otherwise.
+        canonical: ``n_items`` canonical forms (None for rejected items) when asked for with
+            ``transform_with_rejects(items, canonical=True)``, else None.
     """
 
     X: np.ndarray
     ok: np.ndarray
     reasons: list[str | None]
+    canonical: list[str | None] | None = None
 
 
 class Featurizer(ABC):
@@ -58,6 +61,14 @@ class Featurizer(ABC):
         """Number of feature columns."""
         return len(self.feature_labels())
 
+    def featurize_canonical_one(self, item: Any) -> tuple[str, np.ndarray]:
+        """Return the canonical form and the feature vector of one item.
+
+        The default keeps ``str(item)`` as the canonical form; representations with a
+        canonical form (p-SMILES, formulas) override this to parse the item only once.
+        """
+        return str(item), self.featurize_one(item)
+
     def transform(self, items: Sequence[Any]) -> np.ndarray:
         """Featurize every item; raise on the first bad one.
 
@@ -81,29 +92,37 @@ class Featurizer(ABC):
                                          item=item) from exc
         return out
 
-    def transform_with_rejects(self, items: Sequence[Any]) -> FeaturizedBatch:
+    def transform_with_rejects(
+        self, items: Sequence[Any], *, canonical: bool = False
+    ) -> FeaturizedBatch:
         """Featurize what can be featurized and record a reason for every other item.
 
         Args:
             items: A sequence of ``n_items`` items.
+            canonical: Also return each valid item's canonical form (one parse per item
+                with :meth:`featurize_canonical_one`), e.g. to key screened candidates.
 
         Returns:
             A batch whose ``X`` is ``n_valid x n_features`` float32 (input order), with the
-            ``ok`` mask and one reason per rejected item.
+            ``ok`` mask, one reason per rejected item and, if asked, the canonical forms.
         """
         out = np.empty((len(items), self.n_features), dtype=np.float32)
         ok = np.zeros(len(items), dtype=bool)
         reasons: list[str | None] = [None] * len(items)
+        forms: list[str | None] = [None] * len(items)
         for i, item in enumerate(items):
             try:
-                out[i] = self.featurize_one(item)
+                if canonical:
+                    forms[i], out[i] = self.featurize_canonical_one(item)
+                else:
+                    out[i] = self.featurize_one(item)
                 ok[i] = True
             except FeaturizationError as exc:
                 reasons[i] = _reason(exc)
             except (ValueError, TypeError, KeyError) as exc:
                 reasons[i] = f"invalid {self.kind} input: {_reason(exc)}"
         X = out if ok.all() else out[ok]
-        return FeaturizedBatch(X=X, ok=ok, reasons=reasons)
+        return FeaturizedBatch(X=X, ok=ok, reasons=reasons, canonical=forms if canonical else None)
 
 
 def _reason(exc: Exception) -> str:

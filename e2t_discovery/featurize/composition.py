@@ -103,6 +103,14 @@ class CompositionFeaturizer(Featurizer):
         amounts = parse_formula(item).get_el_amt_dict()
         return composition_statistics(amounts).astype(np.float32)
 
+    def featurize_canonical_one(self, item: Any) -> tuple[str, np.ndarray]:
+        """Return :func:`canonical_formula` of one formula and its feature vector.
+
+        Raises:
+            TypeError, ValueError: with a reason, as :func:`parse_formula`.
+        """
+        return canonical_formula(item), self.featurize_one(item)
+
     def feature_labels(self) -> list[str]:
         """Return ``{statistic}_{property}`` labels followed by ``stoich_norm_{p}``."""
         return composition_statistics_labels()

@@ -98,6 +98,13 @@ def parse_psmiles(smiles: Any) -> Chem.Mol:
     return mol
 
 
+def _canonical_smiles(mol: Chem.Mol) -> str:
+    """Return the canonical isomeric SMILES of a parsed p-SMILES, without atom-map numbers."""
+    for atom in mol.GetAtoms():
+        atom.SetAtomMapNum(0)  # "[*:1]CC[*:2]" and "*CC*" name one repeat unit
+    return str(Chem.MolToSmiles(mol))
+
+
 def canonical_psmiles(smiles: str) -> str:
     """Validate a p-SMILES and return RDKit's canonical isomeric SMILES of it.
 
@@ -108,10 +115,7 @@ def canonical_psmiles(smiles: str) -> str:
         TypeError: if ``smiles`` is not a string.
         ValueError: with a reason, as :func:`parse_psmiles`.
     """
-    mol = parse_psmiles(smiles)
-    for atom in mol.GetAtoms():
-        atom.SetAtomMapNum(0)  # "[*:1]CC[*:2]" and "*CC*" name one repeat unit
-    return str(Chem.MolToSmiles(mol))
+    return _canonical_smiles(parse_psmiles(smiles))
 
 
 class PolymerFeaturizer(Featurizer):
@@ -163,6 +167,16 @@ class PolymerFeaturizer(Featurizer):
         """
         counts = self._generator.GetCountFingerprintAsNumPy(parse_psmiles(item))
         return np.asarray(counts, dtype=np.float32)
+
+    def featurize_canonical_one(self, item: Any) -> tuple[str, np.ndarray]:
+        """Return :func:`canonical_psmiles` of one p-SMILES and its fingerprint, parsing once.
+
+        Raises:
+            TypeError, ValueError: with a reason, as :func:`parse_psmiles`.
+        """
+        mol = parse_psmiles(item)
+        counts = self._generator.GetCountFingerprintAsNumPy(mol)
+        return _canonical_smiles(mol), np.asarray(counts, dtype=np.float32)
 
     def feature_labels(self) -> list[str]:
         """Return ``morgan_r{radius}_{bit}`` for each of the ``n_bits`` columns."""

@@ -71,3 +71,10 @@ def test_all_rejected_batch_has_no_rows() -> None:
 def test_unknown_featurizer_kind_lists_known_kinds() -> None:
     with pytest.raises(FeaturizationError, match="kind 'graph'; known kinds: polymer, composition"):
         get_featurizer("graph")
+
+
+def test_canonical_forms_default_to_the_item_text() -> None:
+    batch = _Lookup().transform_with_rejects(["b", "z", "a"], canonical=True)
+
+    assert batch.canonical == ["b", None, "a"]
+    assert _Lookup().transform_with_rejects(["a"]).canonical is None

@@ -119,6 +119,15 @@ def test_transform_with_rejects_keeps_going_past_bad_rows() -> None:
     assert batch.reasons[2] == "invalid composition input: empty formula"
 
 
+def test_canonical_batch_gives_reduced_formulas() -> None:
+    featurizer = CompositionFeaturizer()
+
+    batch = featurizer.transform_with_rejects(["Fe4O6", "Xx", "CH3NH3PbI3"], canonical=True)
+
+    assert batch.canonical == ["Fe2O3", None, canonical_formula("CH3NH3PbI3")]
+    np.testing.assert_array_equal(batch.X, featurizer.transform(["Fe2O3", "CH3NH3PbI3"]))
+
+
 def test_cached_features_cannot_be_corrupted_by_callers() -> None:
     featurizer = CompositionFeaturizer()
     first = featurizer.featurize_one("KBr")

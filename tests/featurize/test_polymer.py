@@ -121,6 +121,18 @@ def test_transform_with_rejects_keeps_going_past_bad_rows() -> None:
     assert batch.reasons[3] == "invalid polymer input: expected a p-SMILES string, got NoneType"
 
 
+def test_canonical_batch_parses_once_and_matches_the_module_function() -> None:
+    featurizer = PolymerFeaturizer()
+    items = ["C(*)C*", "*C1CC*", "[*:1]CC(c1ccccc1)[*:2]", PMMA_S]
+
+    batch = featurizer.transform_with_rejects(items, canonical=True)
+
+    assert batch.canonical == ["*CC*", None, canonical_psmiles(POLYSTYRENE),
+                               canonical_psmiles(PMMA_S)]
+    np.testing.assert_array_equal(batch.X, featurizer.transform(["*CC*", POLYSTYRENE, PMMA_S]))
+    assert batch.reasons[1] == "invalid polymer input: not a parsable SMILES"
+
+
 def test_bad_smiles_do_not_reach_stderr(capfd: pytest.CaptureFixture[str]) -> None:
     PolymerFeaturizer().transform_with_rejects(["*C(F)(F)(F)(F)C*", "*C1CC*"])
 
