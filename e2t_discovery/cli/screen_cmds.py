@@ -1,5 +1,161 @@
-"""CLI commands (screen_cmds); registered on the shared Typer app on import."""
+"""CLI commands of the screening area: ``e2t library polymers``, ``e2t screen``, ``e2t propose``.
+
+Each command parses its arguments, calls the library function of the same name and prints
+a short summary; errors are :class:`~e2t_discovery.exceptions.E2TError` subclasses that
+:func:`e2t_discovery.cli.main` prints as one line.
+"""
 
 from __future__ import annotations
 
-from e2t_discovery.cli import app  # noqa: F401
+import os
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from e2t_discovery.cli import app
+from e2t_discovery.exceptions import ScreenError, StrategyError
+
+__all__ = ["library_app", "library_polymers", "screen", "propose"]
+
+console = Console()
+library_app = typer.Typer(help="Generate virtual candidate libraries.", no_args_is_help=True)
+app.add_typer(library_app, name="library")
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Folder holding campaigns (default: $E2T_HOME, else "
+                               "./e2t-campaigns)."),
+]
+
+
+def _root(directory: Path | None) -> Path:
+    """Campaigns folder: ``--dir``, else ``E2T_HOME``, else ``./e2t-campaigns``."""
+    if directory is not None:
+        return directory
+    return Path(os.environ.get("E2T_HOME", "e2t-campaigns"))
+
+
+def _read_seeds(path: Path) -> tuple[list[str], list[str] | None, list[str] | None]:
+    """Read seed p-SMILES (column ``smiles``; optional ``domain``/``polymer_class``, ``id``)."""
+    if not path.is_file():
+        raise ScreenError(f"seed file {path} does not exist; give a CSV with a 'smiles' column")
+    frame = pd.read_csv(path) if path.suffix != ".parquet" else pd.read_parquet(path)
+    if "smiles" not in frame.columns:
+        raise ScreenError(f"seed file {path} has no 'smiles' column; columns: "
+                          f"{', '.join(map(str, frame.columns))}")
+    dom_col = next((c for c in ("domain", "polymer_class") if c in frame.columns), None)
+    domains = frame[dom_col].astype(str).tolist() if dom_col else None
+    parents = frame["id"].astype(str).tolist() if "id" in frame.columns else None
+    return frame["smiles"].astype(str).tolist(), domains, parents
+
+
+@library_app.command("polymers")
+def library_polymers(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (new or empty).")],
+    n: Annotated[int, typer.Option("--n", help="Unique candidates to generate.")] = 100_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seeds_from: Annotated[
+        Path | None,
+        typer.Option("--seeds-from", help="CSV/Parquet of seed p-SMILES (column 'smiles'; "
+                                          "optional 'domain' or 'polymer_class', 'id'). "
+                                          "Default: PI1070's repeat units."),
+    ] = None,
+    shard_size: Annotated[int, typer.Option(help="Rows per Parquet shard.")] = 50_000,
+    workers: Annotated[int, typer.Option(help="Generator processes (Ray tasks if > 1).")] = 1,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with PI1070.csv (default: "
+                                                        "$E2T_DATA_DIR or the cache).")] = None,
+) -> None:
+    """Generate a virtual polymer library (p-SMILES with two '*') as Parquet shards."""
+    from e2t_discovery.library import generate_polymer_library
+
+    if seeds_from is not None:
+        smiles, domains, parents = _read_seeds(seeds_from)
+    else:
+        from e2t_discovery.datasets import load_pi1070
+
+        pi = load_pi1070(data_dir)
+        smiles = pi["smiles"].astype(str).tolist()
+        domains = pi["polymer_class"].astype(str).tolist()
+        parents = pi["id"].astype(str).tolist()
+    info = generate_polymer_library(smiles, n, seed, out, domains=domains, parents=parents,
+                                    shard_size=shard_size, workers=workers)
+    console.print(f"wrote {info.n:,} candidates in {len(info.shards)} shards to {info.path} "
+                  f"({info.elapsed_s:.1f} s; {info.invalid:,} invalid and "
+                  f"{info.duplicates:,} duplicate products dropped)")
+
+
+@app.command("screen")
+def screen(
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    library: Annotated[Path | None, typer.Option(
+        "--library", help="Library: folder of Parquet shards, .parquet or .csv file "
+                          "(default: the campaign's [library] path).")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", envvar="RAY_ADDRESS",
+        help="Ray cluster to use ('auto' or host:port); default: a local Ray.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Candidates per batch sent to a worker.")]
+    = 2048,
+    workers: Annotated[int | None, typer.Option(
+        help="Scoring actors (default: the cluster's CPUs).")] = None,
+    directory: DirOption = None,
+) -> None:
+    """Score a candidate library with the campaign's current model (resumable)."""
+    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.screen import screen_campaign
+
+    with Campaign.open(name, root=_root(directory)) as campaign:
+        run_id, summary = screen_campaign(campaign, library, batch_size=batch_size,
+                                          ray_address=ray_address, workers=workers)
+    console.print(
+        f"screen run {run_id}: {summary.n_scored:,} scored, {summary.n_rejected:,} rejected "
+        f"in {summary.elapsed_s:.1f} s ({summary.rate:,.0f} candidates/s, "
+        f"{summary.workers} workers); {summary.skipped} of {summary.n_units} shards were "
+        f"already done; results in {summary.out_dir}")
+
+
+@app.command("propose")
+def propose(
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write the batch to.")],
+    strategy: Annotated[str | None, typer.Option(
+        "--strategy", help="Strategy name (default: the campaign's).")] = None,
+    batch: Annotated[int | None, typer.Option(
+        "--batch", help="Batch size q (default: the campaign's).")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", help="Strategy parameter KEY=VALUE (repeatable), e.g. beta=1.0.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of random strategies.")] = 0,
+    directory: DirOption = None,
+) -> None:
+    """Choose a batch with a strategy, record it in the store and write it as CSV."""
+    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.propose import propose_campaign, write_proposals
+
+    with Campaign.open(name, root=_root(directory)) as campaign:
+        cfg = campaign.config.strategy
+        chosen = strategy or cfg.name
+        params = _parse_params(param) if param else None
+        frame = propose_campaign(campaign, chosen, batch or cfg.batch_size, params=params,
+                                 seed=seed)
+    path = write_proposals(frame, out)
+    console.print(f"proposed {len(frame)} candidates with {chosen!r}; wrote {path}")
+
+
+def _parse_params(items: list[str]) -> dict[str, object]:
+    """Parse ``KEY=VALUE`` pairs; values become int, float or str."""
+    params: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise StrategyError(f"--param {item!r} is not KEY=VALUE; e.g. --param beta=1.0")
+        for cast in (int, float):
+            try:
+                params[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            params[key] = value
+    return params

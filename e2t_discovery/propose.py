@@ -1,0 +1,128 @@
+"""Propose a batch for the lab: screen results -> strategy -> store -> CSV.
+
+:func:`propose_campaign` joins a campaign's latest screen run with an acquisition
+strategy: it reads a shortlist of the screen (top ``shortlist`` by the screen's cheap
+acquisition plus the best ``per_domain`` of every domain, so rare domains reach
+domain-aware strategies), featurizes the shortlist and the measured materials when the
+strategy uses the model's joint posterior, lets the strategy choose ``q`` candidates that
+were never measured or proposed, records them in the store and returns them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from e2t_discovery import strategies
+from e2t_discovery.exceptions import ScreenError, StrategyError
+
+if TYPE_CHECKING:
+    from e2t_discovery.campaign import Campaign
+
+__all__ = ["PROPOSAL_COLUMNS", "propose_campaign", "write_proposals"]
+
+#: Columns of the proposals CSV handed to the lab, in order.
+PROPOSAL_COLUMNS = ("rank", "id", "structure", "mean", "std", "acquisition", "domain",
+                    "domain_distance", "reason")
+
+
+def _latest_done_run(campaign: Campaign) -> int:
+    """Id of the newest finished screen run with the campaign's latest model."""
+    store = campaign.store
+    runs = store.screen_runs()
+    record = store.latest_model()
+    done = runs[(runs["status"] == "done") & runs["view_name"].notna()]
+    if record is not None:
+        done = done[done["model_version"] == record.version]
+    if done.empty:
+        raise ScreenError(f"campaign {campaign.name!r} has no finished screen with its latest "
+                          f"model; run `e2t screen {campaign.name} --library PATH` first")
+    return int(done["id"].max())
+
+
+def _measured(campaign: Campaign) -> pd.DataFrame:
+    """Measurements of the campaign's target: ``id, canonical, domain, value``."""
+    frame = campaign.store.measurements(property=campaign.config.target.property)
+    return frame.rename(columns={"material_id": "id"})[["id", "canonical", "domain", "value"]]
+
+
+def propose_campaign(
+    campaign: Campaign,
+    strategy: str,
+    q: int,
+    *,
+    params: dict[str, Any] | None = None,
+    run_id: int | None = None,
+    shortlist: int = 2000,
+    per_domain: int = 20,
+    round: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Choose and record a batch of ``q`` proposals.
+
+    Args:
+        campaign: An open, writable campaign with a finished screen run.
+        strategy: Registered strategy name (``strategies.available()``).
+        q: Batch size.
+        params: Strategy parameters (default: the config's ``strategy.params`` when the
+            name is the configured strategy, else none).
+        run_id: Screen run to use (default: the newest finished one of the latest model).
+        shortlist: Top candidates by the screen's acquisition given to the strategy.
+        per_domain: Also give the best this many of every domain.
+        round: Round recorded with the proposals (default: the store's current round + 1).
+        seed: Seed of the strategy's random generator.
+
+    Returns:
+        The proposals with :data:`PROPOSAL_COLUMNS`.
+
+    Raises:
+        StrategyError: unknown strategy / parameters, or no candidate left.
+        ScreenError: no finished screen run.
+    """
+    cfg = campaign.config
+    if params is None:
+        params = dict(cfg.strategy.params) if strategy == cfg.strategy.name else {}
+    strat = strategies.get(strategy, **params)
+    store = campaign.store
+    run = run_id if run_id is not None else _latest_done_run(campaign)
+    candidates = store.screen_top(run, k=max(shortlist, q), per_domain=per_domain)
+    measured = _measured(campaign)
+    model = features = measured_features = None
+    if strat.uses_model:
+        model = campaign.load_model()
+        featurizer = campaign.featurizer
+        features = featurizer.transform(candidates["canonical"].astype(str).tolist())
+        measured_features = (featurizer.transform(measured["canonical"].astype(str).tolist())
+                             if len(measured) else None)
+    objective = cfg.objective.direction
+    if objective == "range":
+        raise StrategyError("objective 'range' can be screened (probability in range) but "
+                            "strategies rank by maximize/minimize; set direction accordingly")
+    chosen = strat.select(
+        candidates, q, model=model, features=features, measured=measured,
+        measured_features=measured_features, proposed=store.proposed_material_ids(),
+        objective=objective, rng=np.random.default_rng(seed))
+    record = store.latest_model()
+    with store.transaction():
+        store.add_materials(pd.DataFrame({
+            "id": chosen["id"].astype(str), "kind": cfg.representation.kind,
+            "canonical": chosen["canonical"].astype(str), "domain": chosen["domain"]}),
+            origin="library")
+        store.add_proposals(
+            chosen.rename(columns={"id": "material_id"}),
+            round=round if round is not None else store.current_round() + 1,
+            strategy=strategy, model_version=None if record is None else record.version,
+            screen_run_id=run)
+    out = chosen.rename(columns={"canonical": "structure"})
+    return out[list(PROPOSAL_COLUMNS)]
+
+
+def write_proposals(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write proposals to CSV (creating the folder) and return the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    return out
