@@ -2,7 +2,8 @@
 
 Layers, from the inside out:
 
-* :func:`score_batch` — pure: featurize a batch of candidates, predict mean, std and
+* :func:`score_batch` — pure: featurize a batch of candidates (one parse gives features
+  and canonical form), predict mean, std and
   out-of-domain distance, compute a cheap acquisition value (UCB), and return the scored
   rows plus a rejects frame with one reason per bad row. Tested without Ray.
 * :func:`screen_library` — the Ray pipeline. The driver streams the library (Parquet
@@ -51,7 +52,6 @@ __all__ = [
     "ScoreSettings",
     "ScreenSummary",
     "acquisition_values",
-    "canonicalizer",
     "library_units",
     "read_unit",
     "score_batch",
@@ -74,24 +74,6 @@ _REJECT_SCHEMA = pa.schema([("id", pa.string()), ("item", pa.string()),
 
 
 # --------------------------------------------------------------------------- pure scoring
-
-
-def canonicalizer(kind: str) -> Callable[[str], str] | None:
-    """Return the function that gives a material's canonical form, or None (use as is).
-
-    ``polymer`` -> :func:`~e2t_discovery.featurize.polymer.canonical_psmiles`;
-    ``composition`` -> :func:`~e2t_discovery.featurize.composition.canonical_formula`;
-    ``structure`` -> None (a structure is identified by its id and file).
-    """
-    if kind == "polymer":
-        from e2t_discovery.featurize.polymer import canonical_psmiles
-
-        return canonical_psmiles
-    if kind == "composition":
-        from e2t_discovery.featurize.composition import canonical_formula
-
-        return canonical_formula
-    return None
 
 
 def acquisition_values(
@@ -139,31 +121,13 @@ def acquisition_values(
     raise ScreenError(f"unknown objective {objective!r}; use maximize, minimize or range")
 
 
-def _canonical_forms(
-    items: list[Any], canonicalize: Callable[[str], str] | None
-) -> tuple[list[str | None], list[str | None]]:
-    """Return canonical forms and reject reasons (None where fine) of a batch of items."""
-    if canonicalize is None:
-        return [None if i is None else str(i) for i in items], [None] * len(items)
-    forms: list[str | None] = []
-    reasons: list[str | None] = []
-    for item in items:
-        try:
-            forms.append(canonicalize(item))
-            reasons.append(None)
-        except (ValueError, TypeError) as exc:
-            forms.append(None)
-            reasons.append(f"invalid input: {exc}")
-    return forms, reasons
-
-
 def score_batch(
     batch: pd.DataFrame,
     model: Any,
     featurizer: Featurizer,
     *,
     item_column: str,
-    canonicalize: Callable[[str], str] | None = None,
+    canonicalize: bool = True,
     domain_column: str | None = "domain",
     beta: float = 2.0,
     objective: str = "maximize",
@@ -178,15 +142,15 @@ def score_batch(
             ``domain_distance(X)`` (:class:`~e2t_discovery.model.E2TSurrogate`).
         featurizer: Turns the items into an ``n x d`` array, with rejects.
         item_column: Column holding the representation (p-SMILES, formula, CIF path).
-        canonicalize: Returns a row's canonical form or raises ValueError with a reason;
-            None keeps the item as its canonical form (e.g. already canonical libraries).
+        canonicalize: Take each row's canonical form from the featurizer (same parse as
+            the features); False keeps the item as is (libraries already canonical).
         domain_column: Column copied to ``domain`` (None or missing -> null domain).
         beta, objective, low, high: Passed to :func:`acquisition_values`.
 
     Returns:
         ``(scored, rejects)``: ``scored`` has :data:`SCORE_COLUMNS` in input order for the
         valid rows; ``rejects`` has :data:`REJECT_COLUMNS`, one row per invalid candidate
-        (canonicalization failed, featurization failed, or a non-finite prediction).
+        (featurization failed, with the featurizer's reason, or a non-finite prediction).
     """
     ids = batch["id"].astype(str).to_list()
     items = batch[item_column].to_list()
@@ -194,13 +158,10 @@ def score_batch(
         domains = [None if pd.isna(d) else str(d) for d in batch[domain_column].to_list()]
     else:
         domains = [None] * len(ids)
-    forms, reasons = _canonical_forms(items, canonicalize)
-    candidates = [i for i, r in enumerate(reasons) if r is None]
-    fb = featurizer.transform_with_rejects([items[i] for i in candidates])
-    valid = [i for i, ok in zip(candidates, fb.ok, strict=True) if ok]
-    for i, ok, why in zip(candidates, fb.ok, fb.reasons, strict=True):
-        if not ok:
-            reasons[i] = why
+    fb = featurizer.transform_with_rejects(items, canonical=canonicalize)
+    forms = fb.canonical if fb.canonical is not None else [str(i) for i in items]
+    reasons = list(fb.reasons)
+    valid = [int(i) for i in np.flatnonzero(fb.ok)]
     mean = std = dist = np.zeros(0)
     if valid:
         mean, std = model.predict(fb.X, return_std=True)
@@ -365,7 +326,6 @@ class _Scorer:
         self.model = E2TSurrogate.load(self._dir.name)
         self.featurizer = get_featurizer(settings.kind, **settings.featurizer_params)
         self.settings = settings
-        self.canonicalize = None if settings.canonical else canonicalizer(settings.kind)
 
     def score(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         """Score a batch; return scored rows, rejects and this actor's node id."""
@@ -374,7 +334,7 @@ class _Scorer:
         s = self.settings
         scored, rejects = score_batch(
             batch, self.model, self.featurizer, item_column=s.item_column,
-            canonicalize=self.canonicalize, domain_column=s.domain_column, beta=s.beta,
+            canonicalize=not s.canonical, domain_column=s.domain_column, beta=s.beta,
             objective=s.objective, low=s.low, high=s.high)
         return scored, rejects, ray.get_runtime_context().get_node_id()
 

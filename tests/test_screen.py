@@ -80,7 +80,7 @@ def test_score_batch_scores_valid_rows_and_rejects_bad_ones(model_dir, candidate
     model = E2TSurrogate.load(model_dir)
     featurizer = get_featurizer("polymer")
     scored, rejects = score_batch(candidates, model, featurizer, item_column="smiles",
-                                  canonicalize=canonical_psmiles, beta=1.5)
+                                  beta=1.5)
     assert tuple(scored.columns) == SCORE_COLUMNS
     assert tuple(rejects.columns) == REJECT_COLUMNS
     assert set(rejects["id"]) == set(BAD)
@@ -111,7 +111,7 @@ def test_parallel_screen_equals_serial_scoring(model_dir, candidates, tmp_path, 
     parallel = pd.read_parquet(tmp_path / "out" / "scores").sort_values("id")
     serial, serial_rejects = score_batch(
         candidates, E2TSurrogate.load(model_dir), get_featurizer("polymer"),
-        item_column="smiles", canonicalize=canonical_psmiles, beta=2.0)
+        item_column="smiles", beta=2.0)
     serial = serial.sort_values("id")
     assert parallel["id"].tolist() == serial["id"].tolist()
     for col in ("mean", "std", "domain_distance", "acquisition"):
