@@ -675,7 +675,7 @@ def screen_campaign(
         store.record_shard(run.id, unit.name, path, n_scored, n_rejected)
 
     summary = screen_library(
-        lib_path, record.artifact_path, run.out_dir, settings, batch_size=batch_size,
+        lib_path, campaign.dir / record.artifact_path, run.out_dir, settings, batch_size=batch_size,
         ray_address=ray_address, workers=workers, num_gpus=num_gpus, done=done,
         on_unit_done=record_unit, progress=progress)
     store.register_screen_view(run.id, run.out_dir / "scores" / "*.parquet")

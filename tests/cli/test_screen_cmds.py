@@ -1,0 +1,107 @@
+"""End to end through the CLI: library -> screen (resumable, recorded) -> propose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from e2t_discovery.campaign import Campaign
+from e2t_discovery.cli import main
+from e2t_discovery.datasets import load_pi1070
+
+CONFIG = """
+[campaign]
+name = "tc"
+[representation]
+kind = "polymer"
+input_column = "smiles"
+[target]
+property = "thermal_conductivity"
+unit = "W/m/K"
+[objective]
+direction = "maximize"
+[domains]
+method = "column"
+column = "polymer_class"
+[model.settings]
+steps = 30
+eval_every = 10
+device = "cpu"
+[strategy]
+name = "new-domain"
+batch_size = 4
+[strategy.params]
+share = 0.5
+"""
+
+
+def _cli(args: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 0, f"e2t {' '.join(args)} exited with {exc.value.code}"
+
+
+@pytest.fixture(scope="module")
+def campaign_root(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained campaign on 150 PI1070 polymers of classes other than 13."""
+    root = tmp_path_factory.mktemp("campaigns")
+    pi = load_pi1070(data_dir).dropna(subset=["thermal_conductivity"])
+    lab = pi[pi["polymer_class"] != 13].iloc[::3].head(150)
+    lab_file = root / "lab.csv"
+    lab.assign(unit="W/m/K")[["id", "smiles", "thermal_conductivity", "unit",
+                              "polymer_class"]].to_csv(lab_file, index=False)
+    (root / "tc.toml").write_text(CONFIG)
+    with Campaign.create("tc", root / "tc.toml", root=root) as campaign:
+        campaign.ingest(lab_file)
+        campaign.train(progress=False)
+    return root
+
+
+def test_library_screen_propose(campaign_root, tmp_path, ray_session):
+    lib = tmp_path / "lib"
+    _cli(["library", "polymers", "--n", "600", "--seed", "4", "--out", str(lib),
+          "--shard-size", "200"])
+    assert len(list(lib.glob("shard-*.parquet"))) == 3
+    _cli(["screen", "tc", "--library", str(lib), "--batch-size", "128", "--workers", "2",
+          "--dir", str(campaign_root)])
+    with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
+        runs = campaign.store.screen_runs()
+        assert runs["n_rows"].tolist() == [600] and runs["status"].tolist() == ["done"]
+        results = campaign.store.screen_results(int(runs["id"].iloc[0]))
+        assert len(results) == 600 and results["id"].is_unique
+    # the same library and model again: every shard is skipped, no new run
+    _cli(["screen", "tc", "--library", str(lib), "--dir", str(campaign_root)])
+    with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
+        assert len(campaign.store.screen_runs()) == 1
+    out = tmp_path / "proposals.csv"
+    _cli(["propose", "tc", "--out", str(out), "--dir", str(campaign_root)])
+    batch = pd.read_csv(out)
+    assert list(batch.columns) == ["rank", "id", "structure", "mean", "std", "acquisition",
+                                   "domain", "domain_distance", "reason"]
+    assert len(batch) == 4 and batch["id"].is_unique
+    assert batch["reason"].str.startswith("new domain").sum() == 2  # share 0.5 of 4
+    again = tmp_path / "again.csv"
+    _cli(["propose", "tc", "--strategy", "ucb", "--batch", "3", "--param", "beta=1.0",
+          "--out", str(again), "--dir", str(campaign_root)])
+    second = pd.read_csv(again)
+    assert not set(second["id"]) & set(batch["id"])  # never proposed twice
+    with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
+        proposals = campaign.store.proposals()
+    assert sorted(proposals["material_id"]) == sorted([*batch["id"], *second["id"]])
+    assert set(proposals["strategy"]) == {"new-domain", "ucb"}
+
+
+def test_bad_input_exits_with_one_line(campaign_root, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["propose", "tc", "--strategy", "best", "--out", str(tmp_path / "p.csv"),
+              "--dir", str(campaign_root)])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "unknown strategy 'best'" in err and len(err.strip().splitlines()) <= 2
+    with pytest.raises(SystemExit) as exc:
+        main(["screen", "tc", "--library", str(tmp_path / "none"), "--dir",
+              str(campaign_root)])
+    assert exc.value.code == 1
+    assert "does not exist" in capsys.readouterr().err
