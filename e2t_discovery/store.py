@@ -958,3 +958,28 @@ class Store:
         else:
             raise StoreError(f"export file {out_path} must end in .parquet or .csv")
         return len(frame)
+
+    # ------------------------------------------------------------------ screening shortlist
+    # (added by the screening area, engineer E: the shortlist a strategy works on)
+    def screen_top(self, run_id: int, *, k: int, per_domain: int = 0,
+                   column: str = "acquisition") -> pd.DataFrame:
+        """Return the top ``k`` rows of a run's view by ``column``, plus the top
+        ``per_domain`` rows of every domain (so rare domains reach the strategies).
+
+        Raises:
+            StoreError: if the run has no view or lacks ``column``.
+        """
+        run = self.screen_run(run_id)
+        if run is None or run.view_name is None:
+            raise StoreError(f"screen run {run_id} has no registered results; "
+                             f"run `e2t screen` to completion first")
+        columns = set(self._df(f"SELECT * FROM {run.view_name} LIMIT 0").columns)
+        if column not in columns or "domain" not in columns:
+            raise StoreError(f"screen run {run_id} lacks column {column!r} or 'domain'; "
+                             f"re-run `e2t screen`")
+        return self._df(
+            f'WITH ranked AS (SELECT *, row_number() OVER (ORDER BY "{column}" DESC, id) AS r_all,'
+            f' row_number() OVER (PARTITION BY domain ORDER BY "{column}" DESC, id) AS r_dom'
+            f" FROM {run.view_name}) SELECT * EXCLUDE (r_all, r_dom) FROM ranked "
+            f'WHERE r_all <= ? OR r_dom <= ? ORDER BY "{column}" DESC, id',
+            [int(k), int(per_domain)])
