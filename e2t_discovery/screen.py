@@ -129,6 +129,7 @@ def score_batch(
     item_column: str,
     canonicalize: bool = True,
     domain_column: str | None = "domain",
+    element_groups: list[list[str]] | None = None,
     beta: float = 2.0,
     objective: str = "maximize",
     low: float | None = None,
@@ -145,6 +146,9 @@ def score_batch(
         canonicalize: Take each row's canonical form from the featurizer (same parse as
             the features); False keeps the item as is (libraries already canonical).
         domain_column: Column copied to ``domain`` (None or missing -> null domain).
+        element_groups: If given, the domain is derived from the elements instead (e.g.
+            ``Pb-I``; see :func:`~e2t_discovery.ingest.domain_from_elements`): from the
+            canonical formula (compositions) or the parsed structure (structures).
         beta, objective, low, high: Passed to :func:`acquisition_values`.
 
     Returns:
@@ -162,6 +166,9 @@ def score_batch(
     forms = fb.canonical if fb.canonical is not None else [str(i) for i in items]
     reasons = list(fb.reasons)
     valid = [int(i) for i in np.flatnonzero(fb.ok)]
+    if element_groups is not None:
+        domains = _element_domains(featurizer.kind, items, forms, valid, element_groups,
+                                   domains)
     mean = std = dist = np.zeros(0)
     if valid:
         mean, std = model.predict(fb.X, return_std=True)
@@ -189,6 +196,29 @@ def score_batch(
         "reason": pd.array([reasons[i] for i in bad], dtype="string"),
     })
     return scored, rejects
+
+
+def _element_domains(kind: str, items: list[Any], forms: list[str | None], valid: list[int],
+                     groups: list[list[str]], domains: list[str | None]) -> list[str | None]:
+    """Domains of the valid rows from their elements (others keep their old label).
+
+    A row whose elements cannot be read keeps a null domain (it is still scored).
+    """
+    from e2t_discovery.ingest import domain_from_elements
+
+    out = list(domains)
+    for i in valid:
+        try:
+            if kind == "structure":
+                from e2t_discovery.featurize.structure import parse_structure
+
+                formula = parse_structure(items[i]).composition.formula
+            else:
+                formula = str(forms[i])
+            out[i] = domain_from_elements(formula, groups)
+        except (ValueError, TypeError, KeyError):
+            out[i] = None
+    return out
 
 
 # --------------------------------------------------------------------------- library input
@@ -292,6 +322,7 @@ class ScoreSettings:
         item_column: Library column with the representation.
         featurizer_params: Keyword arguments of the featurizer.
         domain_column: Library column with the domain label, or None.
+        element_groups: Derive the domain from the elements instead (see score_batch).
         canonical: True if the library's items are already canonical (skip that step).
         beta, objective, low, high: Acquisition settings (:func:`acquisition_values`).
     """
@@ -300,6 +331,7 @@ class ScoreSettings:
     item_column: str
     featurizer_params: dict[str, Any] = field(default_factory=dict)
     domain_column: str | None = "domain"
+    element_groups: list[list[str]] | None = None
     canonical: bool = False
     beta: float = 2.0
     objective: str = "maximize"
@@ -334,7 +366,8 @@ class _Scorer:
         s = self.settings
         scored, rejects = score_batch(
             batch, self.model, self.featurizer, item_column=s.item_column,
-            canonicalize=not s.canonical, domain_column=s.domain_column, beta=s.beta,
+            canonicalize=not s.canonical, domain_column=s.domain_column,
+            element_groups=s.element_groups, beta=s.beta,
             objective=s.objective, low=s.low, high=s.high)
         return scored, rejects, ray.get_runtime_context().get_node_id()
 
@@ -661,6 +694,7 @@ def screen_campaign(
         kind=cfg.representation.kind, item_column=cfg.representation.input_column,
         featurizer_params=dict(cfg.representation.featurizer),
         domain_column=domain_column, canonical=_library_is_canonical(lib_path), beta=beta,
+        element_groups=cfg.domains.element_groups if cfg.domains.method == "elements" else None,
         objective=cfg.objective.direction, low=cfg.objective.low, high=cfg.objective.high)
     run = store.find_screen_run(record.version, key)
     if run is None or run.params.get("settings") != _settings_json(settings):

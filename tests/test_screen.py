@@ -165,3 +165,21 @@ def test_library_errors_name_the_problem(candidates, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ScreenError, match="no .parquet shards"):
         library_units(tmp_path / "empty")
+
+
+def test_domains_from_elements_for_compositions(data_dir):
+    from e2t_discovery.datasets import load_hoip
+
+    hoip = load_hoip(data_dir).iloc[::10].head(80)
+    featurizer = get_featurizer("composition")
+    X = featurizer.transform(hoip["formula"].tolist())
+    model = E2TSurrogate(steps=10, eval_every=5, device="cpu").fit(
+        X, hoip["band_gap_gga"].to_numpy(), progress=False)
+    batch = pd.DataFrame({"id": ["x1", "x2", "x3"],
+                          "formula": ["CH3NH3PbI3", "CsGeF3", "not a formula"]})
+    scored, rejects = score_batch(batch, model, featurizer, item_column="formula",
+                                  element_groups=[["Ge", "Sn", "Pb"], ["F", "Cl", "Br", "I"]],
+                                  objective="minimize")
+    assert scored["domain"].tolist() == ["Pb-I", "Ge-F"]
+    assert rejects["id"].tolist() == ["x3"]
+    np.testing.assert_allclose(scored["acquisition"], -scored["mean"] + 2 * scored["std"])
