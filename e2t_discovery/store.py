@@ -223,6 +223,7 @@ class Store:
         try:
             # Timestamps are stored as naive UTC (TIMESTAMP): the session clock is UTC.
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")
             store._migrate()
         except BaseException:
             con.close()
@@ -546,7 +547,8 @@ class Store:
         """Check a staged ingest file (Parquet) against itself and the stored data.
 
         The staged file has columns ``row, id, kind, canonical, domain, value, unit,
-        raw_value, raw_unit, measured_at``.
+        raw_value, raw_unit, measured_at, valid``; rows with ``valid`` false take part in
+        the duplicate check only.
 
         Returns:
             ``duplicates`` (``id, row, first_row``: ids repeated in the file),
@@ -558,14 +560,16 @@ class Store:
         p = [str(staged)]
         dups = self._df(
             f"SELECT id, row, first_row FROM (SELECT id, row, min(row) OVER (PARTITION BY id) "
-            f"AS first_row FROM {src}) WHERE row <> first_row ORDER BY row", p)
+            f"AS first_row FROM {src} WHERE id <> '') WHERE row <> first_row ORDER BY row", p)
         identity = self._df(
             f"SELECT s.id, s.row, m.canonical AS stored, s.canonical AS given FROM {src} s "
-            f"JOIN material m ON m.id = s.id WHERE m.canonical <> s.canonical ORDER BY s.row", p)
+            f"JOIN material m ON m.id = s.id WHERE s.valid AND m.canonical <> s.canonical "
+            f"ORDER BY s.row", p)
         measured = (
             f"SELECT s.id, s.row, x.value AS stored, s.value AS given, "
             f"abs(x.value - s.value) <= ? * greatest(1.0, abs(x.value)) AS same "
-            f"FROM {src} s JOIN measurement x ON x.material_id = s.id AND x.property = ?"
+            f"FROM {src} s JOIN measurement x ON x.material_id = s.id AND x.property = ? "
+            f"WHERE s.valid"
         )
         pairs = self._df(measured, [tolerance, *p, property])
         same_ids = set(pairs.loc[pairs["same"].astype(bool), "id"])
