@@ -359,6 +359,10 @@ class _Scorer:
         self.featurizer = get_featurizer(settings.kind, **settings.featurizer_params)
         self.settings = settings
 
+    def ready(self) -> bool:
+        """Return True once the model and featurizer are loaded (to time start-up)."""
+        return True
+
     def score(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         """Score a batch; return scored rows, rejects and this actor's node id."""
         import ray
@@ -382,7 +386,8 @@ class ScreenSummary:
         skipped: Units skipped because they were done already.
         n_scored: Candidates scored in this call.
         n_rejected: Candidates rejected in this call.
-        elapsed_s: Wall time of the pipeline (actor start-up included).
+        elapsed_s: Wall time of the pipeline (Ray and actor start-up included).
+        startup_s: Part of ``elapsed_s`` spent starting Ray and loading the actors.
         workers: Scoring actors used.
         node_batches: Batches scored per Ray node id.
     """
@@ -393,6 +398,7 @@ class ScreenSummary:
     n_scored: int = 0
     n_rejected: int = 0
     elapsed_s: float = 0.0
+    startup_s: float = 0.0
     workers: int = 0
     node_batches: dict[str, int] = field(default_factory=dict)
 
@@ -400,6 +406,12 @@ class ScreenSummary:
     def rate(self) -> float:
         """Candidates (scored + rejected) per second."""
         return (self.n_scored + self.n_rejected) / self.elapsed_s if self.elapsed_s else 0.0
+
+    @property
+    def steady_rate(self) -> float:
+        """Candidates per second once the actors were ready (start-up excluded)."""
+        busy = self.elapsed_s - self.startup_s
+        return (self.n_scored + self.n_rejected) / busy if busy > 0 else 0.0
 
 
 @dataclass
@@ -535,6 +547,8 @@ def screen_library(
     start = time.perf_counter()
     with _RayContext(ray_address, workers):
         actors = _start_actors(files, settings, workers, num_gpus)
+        ray.get([a.ready.remote() for a in actors])
+        summary.startup_s = time.perf_counter() - start
         summary.workers = len(actors)
         bar = tqdm(total=sum(u.n_rows for u in todo), unit="cand", desc="screen",
                    disable=None if progress else True, smoothing=0.1)

@@ -1,0 +1,251 @@
+"""Benchmark the screening pipeline: featurize rate per core, end-to-end rate, peak memory.
+
+For each library size (virtual polymers generated from PI1070's repeat units, reused from
+``--work-dir`` when already there) this measures:
+
+(a) the single-core featurization rate of the library's p-SMILES (Morgan count
+    fingerprints, one process, one thread) — the physical limit per core for this input;
+(b) the end-to-end screen rate (read shards -> featurize -> predict mean/std/distance ->
+    acquisition -> write Parquet) with 1 and 2 Ray workers, a fresh local Ray per run;
+(c) the peak resident memory of the whole process tree (this process, Ray's GCS,
+    raylet and workers), sampled by a thread every 0.5 s: the sum of RSS (an upper bound,
+    shared pages counted once per process) and the sum of PSS (shared pages split).
+
+Prints a table and writes JSON to ``scripts/results/bench_screen.json``. Example::
+
+    nice -n 10 python scripts/bench_screen.py --sizes 10000 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import torch
+
+from e2t_discovery.datasets import load_pi1070
+from e2t_discovery.featurize import get_featurizer
+from e2t_discovery.library import generate_polymer_library, library_shards
+from e2t_discovery.model import E2TSurrogate
+from e2t_discovery.screen import ScoreSettings, screen_library
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class MemorySampler:
+    """Sample the memory of this process and all its descendants in a thread."""
+
+    interval_s: float = 0.5
+    peak_rss: int = 0
+    peak_pss: int = 0
+    _cpu: dict[int, float] = field(default_factory=dict)
+    _cpu0: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _tree(self) -> list[psutil.Process]:
+        me = psutil.Process()
+        return [me, *me.children(recursive=True)]
+
+    def _sample(self, with_pss: bool) -> None:
+        rss = pss = 0
+        for proc in self._tree():
+            try:
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = times.user + times.system
+                if with_pss:
+                    info = proc.memory_full_info()
+                    rss += info.rss
+                    pss += info.pss
+                else:
+                    rss += proc.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        self.peak_rss = max(self.peak_rss, rss)
+        if with_pss:
+            self.peak_pss = max(self.peak_pss, pss)
+
+    def _run(self) -> None:
+        k = 0
+        while not self._stop.is_set():
+            self._sample(with_pss=k % 4 == 0)
+            k += 1
+            self._stop.wait(self.interval_s)
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds used by the tree since start (last sample of every process seen)."""
+        return sum(self._cpu.values()) - self._cpu0
+
+    def __enter__(self) -> MemorySampler:
+        me = psutil.Process().cpu_times()
+        self._cpu0 = me.user + me.system
+        self._cpu = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def _model(work: Path, data_dir: str | None, steps: int) -> Path:
+    """Fit (once) a surrogate on 400 PI1070 polymers and save it under ``work/model``."""
+    path = work / "model"
+    if (path / "config.json").is_file():
+        return path
+    pi = load_pi1070(data_dir).dropna(subset=["thermal_conductivity"]).iloc[::2].head(400)
+    X = get_featurizer("polymer").transform(pi["smiles"].tolist())
+    model = E2TSurrogate(steps=steps, device="cpu").fit(
+        X, pi["thermal_conductivity"].to_numpy(), groups=pi["polymer_class"].to_numpy(),
+        progress=False)
+    model.save(path)
+    return path
+
+
+def _library(work: Path, n: int, seed: int, data_dir: str | None) -> tuple[Path, dict]:
+    """Reuse or generate the library of ``n`` candidates; return its folder and manifest."""
+    path = work / f"lib-{n}"
+    manifest = path / "library.json"
+    if manifest.is_file():
+        meta = json.loads(manifest.read_text())
+        if meta["n"] == n and meta["seed"] == seed:
+            return path, meta
+    if path.exists():
+        shutil.rmtree(path)
+    pi = load_pi1070(data_dir)
+    generate_polymer_library(pi["smiles"].tolist(), n, seed, path,
+                             domains=pi["polymer_class"].astype(str).tolist(),
+                             parents=pi["id"].tolist(), workers=2, progress=False)
+    return path, json.loads(manifest.read_text())
+
+
+def _featurize_rate(lib: Path, n_sample: int) -> tuple[float, float]:
+    """Single-core featurization rate on the first ``n_sample`` library rows.
+
+    Returns:
+        ``(items per wall second, items per CPU second)``.
+    """
+    items: list[str] = []
+    for shard in library_shards(lib):
+        items.extend(pd.read_parquet(shard, columns=["smiles"])["smiles"].tolist())
+        if len(items) >= n_sample:
+            break
+    items = items[:n_sample]
+    featurizer = get_featurizer("polymer")
+    featurizer.transform_with_rejects(items[:200])  # warm-up
+    start, cpu = time.perf_counter(), time.process_time()
+    featurizer.transform_with_rejects(items)
+    return (len(items) / (time.perf_counter() - start),
+            len(items) / (time.process_time() - cpu))
+
+
+def _model_rate(model_dir: Path, lib: Path, n_rows: int = 4096) -> float:
+    """Single-thread rate (rows/s) of predict(return_std) + domain_distance on one batch."""
+    items = pd.read_parquet(library_shards(lib)[0], columns=["smiles"])["smiles"].head(n_rows)
+    X = get_featurizer("polymer").transform(items.tolist())
+    model = E2TSurrogate.load(model_dir)
+    start = time.perf_counter()
+    model.predict(X, return_std=True)
+    model.domain_distance(X)
+    return len(X) / (time.perf_counter() - start)
+
+
+def _screen(lib: Path, model_dir: Path, out: Path, workers: int, batch_size: int) -> dict:
+    """One end-to-end screen with a fresh local Ray of ``workers`` CPUs."""
+    if out.exists():
+        shutil.rmtree(out)
+    settings = ScoreSettings(kind="polymer", item_column="smiles", canonical=True)
+    with MemorySampler() as mem:
+        summary = screen_library(lib, model_dir, out, settings, batch_size=batch_size,
+                                 workers=workers, progress=False)
+    shutil.rmtree(out)
+    return {"workers": workers, "elapsed_s": round(summary.elapsed_s, 2),
+            "n_scored": summary.n_scored, "n_rejected": summary.n_rejected,
+            "rate": round(summary.rate, 1), "startup_s": round(summary.startup_s, 2),
+            "steady_rate": round(summary.steady_rate, 1),
+            "cpu_s": round(mem.cpu_s, 1),
+            "peak_rss_gb": round(mem.peak_rss / 2**30, 3),
+            "peak_pss_gb": round(mem.peak_pss / 2**30, 3)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark; print a table; write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--featurize-sample", type=int, default=20_000)
+    parser.add_argument("--model-steps", type=int, default=200)
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/e2t-bench"))
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS / "bench_screen.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = _model(args.work_dir, args.data_dir, args.model_steps)
+    rows = []
+    for n in args.sizes:
+        lib, meta = _library(args.work_dir, n, args.seed, args.data_dir)
+        feat, feat_cpu = _featurize_rate(lib, min(n, args.featurize_sample))
+        model_rate = _model_rate(model_dir, lib)
+        for w in args.workers:
+            load_before = os.getloadavg()[0]
+            run = _screen(lib, model_dir, args.work_dir / f"out-{n}-{w}", w, args.batch_size)
+            n_items = run["n_scored"] + run["n_rejected"]
+            run.update(n=n, featurize_rate_1core=round(feat, 1),
+                       featurize_rate_1core_cpu=round(feat_cpu, 1),
+                       cpu_efficiency=round(n_items / feat_cpu / run["cpu_s"], 3),
+                       model_rate_1thread=round(model_rate, 1),
+                       efficiency=round(run["rate"] / (w * feat), 3),
+                       steady_efficiency=round(run["steady_rate"] / (w * feat), 3),
+                       load_before=round(load_before, 2),
+                       load_after=round(os.getloadavg()[0], 2),
+                       library_generation_s=round(meta["elapsed_s"], 1))
+            rows.append(run)
+            print(_row(run), flush=True)
+    result = {
+        "command": " ".join([sys.executable, *sys.argv]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor(),
+                    "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+                    "note": "shared with other jobs; see load_before/load_after"},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "ray": __import__("ray").__version__,
+                     "rdkit": __import__("rdkit").__version__, "numpy": np.__version__},
+        "seed": args.seed, "batch_size": args.batch_size, "runs": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+    return result
+
+
+def _row(r: dict) -> str:
+    """One table line."""
+    return (f"n={r['n']:>9,}  workers={r['workers']}  "
+            f"featurize/core={r['featurize_rate_1core']:>7,.0f}/s  "
+            f"screen={r['rate']:>7,.0f}/s  efficiency={r['efficiency']:.0%} "
+            f"(after start-up {r['steady_efficiency']:.0%}; CPU-time {r['cpu_efficiency']:.0%})"
+            f"  peak RSS={r['peak_rss_gb']:.2f} GB (PSS {r['peak_pss_gb']:.2f})"
+            f"  {r['elapsed_s']:.0f} s  load {r['load_before']:.1f}->{r['load_after']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
