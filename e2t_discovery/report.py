@@ -21,12 +21,16 @@ import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
 from e2t_discovery.exceptions import E2TError
+
+if TYPE_CHECKING:
+    from e2t_discovery.campaign import Campaign
 
 __all__ = [
     "ReportData",
@@ -35,6 +39,8 @@ __all__ = [
     "round_summary",
     "interval_coverage",
     "write_report",
+    "campaign_report_data",
+    "holdout_predictions",
     "OBJECTIVES",
 ]
 
@@ -437,3 +443,61 @@ def write_report(data: ReportData, out_dir: str | Path) -> Path:
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+def campaign_report_data(campaign: Campaign, *, holdout: pd.DataFrame | None = None,
+                         reference_best: float | None = None,
+                         notes: tuple[str, ...] = ()) -> ReportData:
+    """Read a campaign's measurements and proposals into :class:`ReportData`.
+
+    Args:
+        campaign: An open campaign.
+        holdout: Optional held-back predictions (see :class:`ReportData`).
+        reference_best: Optional best value known to exist.
+        notes: Lines shown at the top of the page.
+    """
+    cfg = campaign.config
+    m = campaign.store.measurements(cfg.target.property)
+    measurements = pd.DataFrame({
+        "material_id": m["material_id"].astype(str), "value": m["value"].astype(float),
+        "round": m["round"].astype(int), "domain": m["domain"].fillna("(none)").astype(str)})
+    p = campaign.store.proposals()
+    proposals = p[["round", "material_id", "strategy", "mean", "std", "acquisition",
+                   "domain", "status", "reason"]].copy()
+    proposals["domain"] = proposals["domain"].fillna("(none)").astype(str)
+    obj = cfg.objective
+    target_range = (obj.low, obj.high) if obj.direction == "range" else None
+    return ReportData(name=campaign.name, property=cfg.target.property, unit=cfg.target.unit,
+                      objective=obj.direction, measurements=measurements.reset_index(drop=True),
+                      proposals=proposals.reset_index(drop=True),
+                      target_range=target_range,  # type: ignore[arg-type]
+                      holdout=holdout, reference_best=reference_best, notes=notes)
+
+
+def holdout_predictions(campaign: Campaign, table: pd.DataFrame, id_column: str,
+                        value_column: str) -> pd.DataFrame:
+    """Predict the never-measured rows of a labelled table with the latest model.
+
+    Args:
+        campaign: An open campaign with a model.
+        table: Labelled table holding the campaign's input column.
+        id_column: Its identifier column.
+        value_column: Its column of true values.
+
+    Returns:
+        ``id``, ``domain``, ``mean``, ``std``, ``y_true`` for rows with a value whose id
+        the campaign never measured.
+    """
+    measured = set(campaign.store.measurements(campaign.config.target.property)
+                   ["material_id"].astype(str))
+    rows = table[table[value_column].notna()
+                 & ~table[id_column].astype(str).isin(measured)].reset_index(drop=True)
+    if rows.empty:
+        return pd.DataFrame(columns=["id", "domain", "mean", "std", "y_true"])
+    pred = campaign.predict_frame(rows)
+    return pd.DataFrame({"id": rows[id_column].astype(str), "domain": pred["domain"],
+                         "mean": pred["mean"], "std": pred["std"],
+                         "y_true": rows[value_column].astype(float)})

@@ -17,13 +17,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from e2t_discovery.adaptation import AdaptPolicy, apply_update, plan_update
 from e2t_discovery.exceptions import DataError
+
+if TYPE_CHECKING:
+    from e2t_discovery.config import CampaignConfig
 
 __all__ = [
     "LabTable",
@@ -100,6 +103,43 @@ class LabTable:
         rows = [(str(m), self._values[str(m)]) for m in material_ids if str(m) in self._values]
         return pd.DataFrame(rows, columns=["material_id", "value"])
 
+    def lab_file(self, material_ids: Sequence[object], config: CampaignConfig) -> pd.DataFrame:
+        """Answer proposals as a lab-results frame in the campaign's ingest format.
+
+        Columns: the configured id column, input column, target column and unit column
+        (the campaign unit), plus the domain column when domains come from a column. The
+        input and domain columns are copied from the table, which must hold them under the
+        campaign's names.
+
+        Args:
+            material_ids: Identifiers of the proposed materials.
+            config: The campaign configuration.
+
+        Returns:
+            One row per id the table can answer, in the given order.
+
+        Raises:
+            DataError: if the table lacks the input or domain column.
+        """
+        rep, target = config.representation, config.target
+        needed = [rep.input_column]
+        if config.domains.method == "column" and config.domains.column:
+            needed.append(config.domains.column)
+        missing = [c for c in needed if c not in self.frame.columns]
+        if missing:
+            raise DataError(f"simulation table lacks column(s) {', '.join(missing)} that the "
+                            f"campaign's lab files need; use a table with them")
+        answers = self.answer(material_ids)
+        rows = (self.frame.assign(_key=self.frame[self.id_column].astype(str))
+                .drop_duplicates("_key").set_index("_key"))
+        out = pd.DataFrame({rep.id_column: answers["material_id"].to_numpy()})
+        for col in needed:
+            out[col] = rows.loc[answers["material_id"], col].to_numpy()
+        out[target.column] = answers["value"].to_numpy()
+        if target.unit_column:
+            out[target.unit_column] = target.unit
+        return out
+
 
 # --------------------------------------------------------------------------- in-process loop
 
@@ -113,16 +153,17 @@ class Learner(Protocol):
 
 
 class Selector(Protocol):
-    """Pick a batch: ``select(model, X_pool, mean, std, domains, measured, q, rng)``.
+    """Pick a batch: ``select(model, X_pool, mean, std, domains, measured, q, rng, X_measured)``.
 
     ``X_pool`` is ``p x d``; ``mean``/``std`` are ``(p,)``; ``domains`` ``(p,)`` labels of
     the pool; ``measured`` the labels and values seen so far as a frame with ``domain``
-    and ``value`` (goodness scale, larger is better). Returns ``(q,)`` pool positions.
+    and ``value`` (goodness scale, larger is better) and ``X_measured`` their ``m x d``
+    features. Returns ``(q,)`` pool positions.
     """
 
     def __call__(self, model: Any, X_pool: np.ndarray, mean: np.ndarray, std: np.ndarray,
                  domains: np.ndarray, measured: pd.DataFrame, q: int,
-                 rng: np.random.Generator) -> np.ndarray: ...
+                 rng: np.random.Generator, X_measured: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -213,7 +254,8 @@ def run_retrospective(
             std = np.ones(len(candidates))
         seen = pd.DataFrame({"domain": domains[measured], "value": y[measured]})
         picked_pos = np.asarray(select(model, X[candidates], np.asarray(mean),
-                                       np.asarray(std), domains[candidates], seen, q, rng))
+                                       np.asarray(std), domains[candidates], seen, q, rng,
+                                       X[measured]))
         picked = candidates[picked_pos]
         if len(set(picked.tolist())) != len(picked):
             raise DataError("selector returned duplicate positions")

@@ -61,7 +61,7 @@ class _MeanModel:
         return self
 
 
-def _by_feature(model, X_pool, mean, std, domains, measured, q, rng):  # type: ignore[no-untyped-def]
+def _by_feature(model, X_pool, mean, std, domains, measured, q, rng, X_measured):  # type: ignore[no-untyped-def]
     return np.argsort(-X_pool[:, 0])[:q]
 
 

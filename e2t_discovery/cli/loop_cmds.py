@@ -1,5 +1,170 @@
-"""CLI commands (loop_cmds); registered on the shared Typer app on import."""
+"""CLI commands of the closed loop: ``e2t run``, ``e2t demo`` and ``e2t report``.
+
+Each command parses its arguments, calls the library function of the same name
+(:func:`e2t_discovery.rounds.run_campaign`, :func:`e2t_discovery.demo.run_demo`,
+:func:`e2t_discovery.report.write_report`) and prints a compact table.
+"""
 
 from __future__ import annotations
 
-from e2t_discovery.cli import app  # noqa: F401
+import math
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from e2t_discovery.cli import DirOption, app, campaigns_root, open_campaign
+from e2t_discovery.exceptions import E2TError
+
+__all__ = ["run", "demo", "report"]
+
+console = Console()
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.{digits}f}"
+
+
+@app.command("run")
+def run(
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    rounds: Annotated[int, typer.Option("--rounds", help="Rounds the campaign should have "
+                                        "completed in total (a rerun resumes).")] = 1,
+    simulate_with: Annotated[Path | None, typer.Option(
+        "--simulate-with", help="Labelled CSV/Parquet table that answers each proposal "
+        "(retrospective mode); without it the loop stops when proposals await the lab.",
+        show_default=False)] = None,
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", help="Id column of the table (default: the campaign's id column).",
+        show_default=False)] = None,
+    value_column: Annotated[str | None, typer.Option(
+        "--value-column", help="Value column of the table (default: the target column).",
+        show_default=False)] = None,
+    library: Annotated[Path | None, typer.Option(
+        "--library", help="Candidate library (default: the config's [library] path).",
+        show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Scoring actors (default: all cores).", show_default=False)] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", envvar="RAY_ADDRESS",
+        help="Ray cluster to screen on (default: a local Ray).", show_default=False)] = None,
+    directory: DirOption = None,
+) -> None:
+    """Run the closed loop (adapt -> screen -> propose -> measure) for N rounds."""
+    from e2t_discovery.rounds import RoundResult, run_campaign
+    from e2t_discovery.simulate import LabTable
+
+    with open_campaign(name, directory) as campaign:
+        lab = None
+        if simulate_with is not None:
+            cfg = campaign.config
+            lab = LabTable.from_path(simulate_with, id_column or cfg.representation.id_column,
+                                     value_column or cfg.target.column)
+
+        def show(result: RoundResult) -> None:
+            steps = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
+            resumed = f" (resumed after {', '.join(result.resumed)})" if result.resumed else ""
+            console.print(f"round {result.round}: model v{result.model_version} "
+                          f"({result.update}), {result.n_proposed} proposed, "
+                          f"{result.n_measured} measured; {steps}{resumed}", highlight=False)
+
+        outcome = run_campaign(campaign, rounds, simulate_with=lab, library=library,
+                               workers=workers, ray_address=ray_address, progress=True,
+                               on_round=show)
+        if outcome.waiting_for is not None:
+            console.print(f"round {outcome.waiting_for}: proposals await lab results; ingest "
+                          f"them with `e2t ingest {name} FILE`, then run again", highlight=False)
+        else:
+            console.print(f"campaign {name}: {outcome.completed} rounds complete",
+                          highlight=False)
+
+
+@app.command("demo")
+def demo(
+    rounds: Annotated[int, typer.Option("--rounds", help="Rounds to run.")] = 10,
+    per_class: Annotated[int, typer.Option(
+        "--per-class", help="Initial polymers per seed class.")] = 20,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Folder holding PI1070.csv (default: $E2T_DATA_DIR, the user "
+        "cache, else a download).", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue an interrupted demo instead of starting over.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Scoring actors (default: all cores).", show_default=False)] = None,
+    directory: DirOption = None,
+) -> None:
+    """Run a retrospective discovery campaign on PI1070 and write its report."""
+    from e2t_discovery.demo import SEED_CLASSES, DemoRow, run_demo
+
+    console.print(f"e2t demo: maximize thermal conductivity of PI1070 polymers, starting "
+                  f"from classes {', '.join(SEED_CLASSES)} only (the top-1% lie elsewhere)",
+                  highlight=False)
+    header = (f"{'round':>5} {'meas.':>6} {'best W/m/K':>10} {'class':>5} "
+              f"{'batch RMSE':>10} {'top-1%':>6}  {'model':9} {'time':>6}  new classes")
+    console.print(header, highlight=False)
+    started = time.perf_counter()
+
+    def show(row: DemoRow) -> None:
+        console.print(
+            f"{row.round:>5} {row.measurements:>6} {_fmt(row.best):>10} "
+            f"{row.best_domain:>5} {_fmt(row.batch_rmse):>10} {row.top_found:>6}  "
+            f"{row.update:9} {row.seconds:>5.0f}s  {', '.join(row.new_classes) or '-'}",
+            highlight=False)
+
+    result = run_demo(campaigns_root(directory), rounds=rounds, per_class=per_class,
+                      data_dir=data_dir, fresh=not resume, workers=workers, on_round=show)
+    first = (f"the first after {result.first_target_after} measurements"
+             if result.first_target_after is not None else "none yet")
+    console.print(f"found {result.top_found} of the {result.n_targets} top-1% polymers "
+                  f"({first}) in {time.perf_counter() - started:.0f} s", highlight=False)
+    console.print(f"report: {result.report}", highlight=False)
+
+
+@app.command("report")
+def report(
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write index.html and "
+                                      "the PNG plots into.")],
+    holdout: Annotated[Path | None, typer.Option(
+        "--holdout", help="Labelled table: also show predictions on its never-measured "
+        "rows in the parity and calibration plots.", show_default=False)] = None,
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", help="Id column of the holdout table (default: the campaign's).",
+        show_default=False)] = None,
+    value_column: Annotated[str | None, typer.Option(
+        "--value-column", help="Value column of the holdout table (default: the target).",
+        show_default=False)] = None,
+    directory: DirOption = None,
+) -> None:
+    """Write an HTML report with plots: best so far, parity, calibration, domains, proposals."""
+    from e2t_discovery.report import (
+        campaign_report_data,
+        holdout_predictions,
+        round_summary,
+        write_report,
+    )
+    from e2t_discovery.simulate import LabTable
+
+    with open_campaign(name, directory, read_only=True) as campaign:
+        held = None
+        if holdout is not None:
+            cfg = campaign.config
+            lab = LabTable.from_path(holdout, id_column or cfg.representation.id_column,
+                                     value_column or cfg.target.column)
+            held = holdout_predictions(campaign, lab.frame, lab.id_column, lab.value_column)
+        data = campaign_report_data(campaign, holdout=held)
+        if data.measurements.empty:
+            raise E2TError(f"campaign {name} has no measurements to report; ingest some first")
+        index = write_report(data, out)
+    summary = round_summary(data.measurements, data.proposals, data.objective,
+                            data.target_range)
+    table = Table("round", "measurements", "best", "domain", "batch RMSE")
+    for row in summary.itertuples(index=False):
+        table.add_row(str(row.round), str(row.measurements), _fmt(row.best, 4),
+                      str(row.best_domain), _fmt(row.batch_rmse, 4))
+    console.print(table)
+    console.print(f"report: {index}", highlight=False)

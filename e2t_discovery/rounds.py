@@ -1,0 +1,297 @@
+"""The closed loop: one round = adapt -> screen -> propose (-> measure), resumable.
+
+Each step of each round is recorded in the campaign store (``round_step``) when it is
+done, and every step is safe to repeat after a crash at any point:
+
+- **adapt** brings the model up to date with every measurement: the first round trains
+  from scratch; later rounds condition the head on the new measurements and fine-tune the
+  encoder when a domain reaches the adaptation threshold
+  (:mod:`e2t_discovery.adaptation`). The new version is stored with its parent and the
+  data it saw. Repeating it finds no measurement newer than the latest model and does
+  nothing.
+- **screen** scores the library with the latest model (:func:`e2t_discovery.screen.
+  screen_campaign`); a repeated screen of the same library and model version skips the
+  shards already done.
+- **propose** records a batch for the lab (:func:`e2t_discovery.propose.propose_campaign`)
+  in one transaction; if the round already has proposals, they are kept.
+- **measure**: in simulation, the proposals are answered from a labelled table, written as
+  a results file and ingested through the normal ingest path (a re-ingest of the same
+  bytes is a no-op). Against a real lab the round waits until every proposal of the round
+  is measured or dropped (``e2t ingest``), then counts as measured.
+
+So a killed ``e2t run`` is simply run again: nothing is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from e2t_discovery.adaptation import AdaptPolicy, apply_update, plan_update
+from e2t_discovery.exceptions import E2TError
+
+if TYPE_CHECKING:
+    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.simulate import LabTable
+
+__all__ = ["STEPS", "RoundResult", "RunResult", "run_campaign", "update_model",
+           "measure_from_table", "next_round"]
+
+#: Steps of a round, in order.
+STEPS = ("adapt", "screen", "propose", "measure")
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What one round did.
+
+    Attributes:
+        round: Round number (1-based).
+        model_version: Model version the round screened with.
+        update: ``train``, ``condition``, ``adapt`` (fine-tuned) or ``unchanged``.
+        update_seconds: Wall time of the model update.
+        screen_run_id: The screen run used for the proposals.
+        n_proposed: Proposals of the round.
+        n_measured: Proposals of the round now measured.
+        seconds: Wall time per step done in this call (steps done before are absent).
+        resumed: Steps found already done (after a crash or an earlier call).
+    """
+
+    round: int
+    model_version: int
+    update: str
+    update_seconds: float
+    screen_run_id: int
+    n_proposed: int
+    n_measured: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    resumed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_campaign` did.
+
+    Attributes:
+        rounds: Rounds completed in this call, in order.
+        completed: Rounds of the campaign completed in total.
+        waiting_for: Round whose proposals await lab results, or None.
+    """
+
+    rounds: list[RoundResult]
+    completed: int
+    waiting_for: int | None
+
+
+def next_round(campaign: Campaign) -> int:
+    """Return the first round whose ``measure`` step is not done (1-based)."""
+    store = campaign.store
+    r = 1
+    while store.is_step_done(r, "measure"):
+        r += 1
+    return r
+
+
+def _domain_labels(values: pd.Series) -> np.ndarray:
+    return values.fillna("(none)").astype(str).to_numpy()
+
+
+def update_model(campaign: Campaign, policy: AdaptPolicy, *,
+                 progress: bool = False) -> dict[str, Any]:
+    """Bring the campaign's model up to date with all measurements (the adapt step).
+
+    No model yet: train one. Otherwise condition the latest model on the measurements it
+    has not seen, or fine-tune it when a domain reaches ``policy.threshold``; store the
+    result as a new version whose parent is the latest one.
+
+    Args:
+        campaign: An open, writable campaign with measurements.
+        policy: The adaptation policy.
+        progress: Show the training progress bar (first training only).
+
+    Returns:
+        ``{"model_version", "update", "seconds", "new_measurements", "trigger_domains"}``.
+    """
+    store = campaign.store
+    started = time.perf_counter()
+    record = store.latest_model()
+    if record is None:
+        record = campaign.train(progress=progress)
+        return {"model_version": record.version, "update": "train",
+                "seconds": time.perf_counter() - started,
+                "new_measurements": record.n_measurements, "trigger_domains": []}
+    data = store.measurements(campaign.config.target.property)
+    new = data[data["measurement_id"] > (record.max_measurement_id or 0)]
+    if new.empty:
+        return {"model_version": record.version, "update": "unchanged", "seconds": 0.0,
+                "new_measurements": 0, "trigger_domains": []}
+    seen = record.snapshot.get("domains", {})
+    before = [d for d, k in seen.items() for _ in range(int(k))]
+    groups = _domain_labels(new["domain"])
+    plan = plan_update(before, groups, policy)
+    model = campaign.load_model(record.version)
+    X_new = campaign.featurize(new["canonical"].astype(str).tolist())
+    t0 = time.perf_counter()
+    model = apply_update(model, X_new, new["value"].to_numpy(dtype=np.float64), groups,
+                         plan, policy)
+    update_s = time.perf_counter() - t0
+    kind = "adapt" if plan.fine_tune else "condition"
+    saved = campaign.save_model(
+        model, kind=kind, parent_version=record.version, data=campaign.training_data(),
+        metrics={"update_seconds": round(update_s, 4), "new_measurements": int(len(new)),
+                 "trigger_domains": list(plan.trigger_domains),
+                 "noise_std": float(model.noise_std)})
+    return {"model_version": saved.version, "update": kind, "seconds": update_s,
+            "new_measurements": int(len(new)), "trigger_domains": list(plan.trigger_domains)}
+
+
+def measure_from_table(campaign: Campaign, round: int, lab: LabTable) -> dict[str, Any]:
+    """Answer a round's proposals from a labelled table through the ingest path.
+
+    The results file ``<campaign>/simulated/round-NNNN.csv`` is written atomically and
+    deterministically, so a repeat after a crash writes the same bytes and its ingest is
+    a no-op. Proposals the table cannot answer are marked ``dropped``.
+
+    Returns:
+        ``{"file", "measurements", "dropped"}``.
+    """
+    store = campaign.store
+    props = store.proposals(round=round)
+    ids = props["material_id"].astype(str).tolist()
+    results = lab.lab_file(ids, campaign.config)
+    answered = set(results[campaign.config.representation.id_column].astype(str))
+    dropped = [i for i in ids if i not in answered]
+    path = campaign.dir / "simulated" / f"round-{round:04d}.csv"
+    n = 0
+    if len(results):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".csv.tmp")
+        results.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+        n = campaign.ingest(path, round=round).measurements
+    if dropped:
+        store.set_proposal_status(dropped, "dropped", round=round)
+    return {"file": str(path) if len(results) else None, "measurements": int(n),
+            "dropped": len(dropped)}
+
+
+def _lab_done(campaign: Campaign, round: int) -> bool:
+    props = campaign.store.proposals(round=round)
+    return bool(len(props)) and bool((props["status"] != "proposed").all())
+
+
+def run_campaign(
+    campaign: Campaign,
+    rounds: int,
+    *,
+    simulate_with: LabTable | None = None,
+    library: str | Path | None = None,
+    policy: AdaptPolicy | None = None,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    progress: bool = False,
+    on_round: Callable[[RoundResult], None] | None = None,
+    on_step: Callable[[int, str], None] | None = None,
+) -> RunResult:
+    """Run the closed loop until ``rounds`` rounds of the campaign are complete.
+
+    ``rounds`` counts all rounds of the campaign, not only those of this call, so running
+    the same command again after a crash finishes the same campaign.
+
+    Args:
+        campaign: An open, writable campaign with initial measurements.
+        rounds: Total rounds the campaign should have completed.
+        simulate_with: Answer proposals from this labelled table; None: stop at the first
+            round whose proposals await lab results.
+        library: Candidate library (default: the config's ``library.path``).
+        policy: Adaptation policy (default: threshold from the config's
+            ``model.adaptation_threshold``).
+        workers: Scoring actors of the screen (default: all cores).
+        ray_address: Ray cluster to screen on (None: local).
+        progress: Show progress bars (training, screening) on stderr.
+        on_round: Called with each completed round.
+        on_step: Called as ``(round, step)`` before a step starts.
+
+    Returns:
+        The :class:`RunResult`.
+
+    Raises:
+        E2TError: if ``rounds`` < 1 or the campaign has no measurements; errors of the
+            steps (screen, strategy, ingest) pass through unchanged.
+    """
+    from e2t_discovery.propose import propose_campaign
+    from e2t_discovery.screen import _RayContext, screen_campaign
+
+    if rounds < 1:
+        raise E2TError(f"--rounds {rounds} must be at least 1")
+    store = campaign.store
+    if store.measurement_counts()["measurements"] == 0:
+        raise E2TError(f"campaign {campaign.name} has no measurements; ingest initial data "
+                       f"with `e2t ingest {campaign.name} FILE` first")
+    policy = policy or AdaptPolicy(threshold=campaign.config.model.adaptation_threshold)
+    cfg = campaign.config
+    done: list[RoundResult] = []
+    r = next_round(campaign)
+    with _RayContext(ray_address, workers):
+        while r <= rounds:
+            seconds: dict[str, float] = {}
+            resumed: list[str] = []
+
+            def step(name: str, fn: Callable[[], dict[str, Any]], r: int = r,
+                     seconds: dict[str, float] = seconds,
+                     resumed: list[str] = resumed) -> dict[str, Any]:
+                info = store.step_info(r, name)
+                if info is not None:
+                    resumed.append(name)
+                    return info
+                if on_step is not None:
+                    on_step(r, name)
+                t0 = time.perf_counter()
+                info = fn()
+                seconds[name] = time.perf_counter() - t0
+                store.mark_step_done(r, name, info)
+                return info
+
+            adapt = step("adapt", lambda: update_model(campaign, policy, progress=progress))
+
+            def do_screen(r: int = r) -> dict[str, Any]:
+                run_id, summary = screen_campaign(campaign, library, round=r, workers=workers,
+                                                  ray_address=ray_address, progress=progress)
+                return {"run_id": run_id, "n_scored": int(summary.n_scored),
+                        "model_version": store.latest_model().version}  # type: ignore[union-attr]
+
+            screen = step("screen", do_screen)
+
+            def do_propose(r: int = r, run_id: int = int(screen["run_id"])) -> dict[str, Any]:
+                existing = store.proposals(round=r)
+                if existing.empty:  # else: recorded before a crash, keep them
+                    propose_campaign(campaign, cfg.strategy.name, cfg.strategy.batch_size,
+                                     run_id=run_id, round=r, seed=r)
+                return {"n": int(len(store.proposals(round=r))),
+                        "strategy": cfg.strategy.name}
+
+            step("propose", do_propose)
+            if simulate_with is not None:
+                step("measure", lambda r=r: measure_from_table(campaign, r, simulate_with))
+            elif _lab_done(campaign, r):
+                step("measure", lambda: {"file": None, "source": "lab"})
+            else:
+                return RunResult(done, r - 1, r)
+            props = store.proposals(round=r)
+            result = RoundResult(
+                round=r, model_version=int(adapt["model_version"]), update=str(adapt["update"]),
+                update_seconds=float(adapt["seconds"]), screen_run_id=int(screen["run_id"]),
+                n_proposed=int(len(props)), n_measured=int((props["status"] == "measured").sum()),
+                seconds=seconds, resumed=tuple(resumed))
+            done.append(result)
+            if on_round is not None:
+                on_round(result)
+            r += 1
+    return RunResult(done, r - 1, None)
