@@ -25,6 +25,7 @@ API::
     campaign.load_model(version=None) -> E2TSurrogate
     campaign.domains_of(frame, canonical=None) -> np.ndarray
     campaign.predict_frame(df, *, version=None, base_dir=None) -> pd.DataFrame
+    campaign.predict_file(input_path, out_path, *, version=None) -> pd.DataFrame
     campaign.status() -> CampaignStatus
     campaign.export(out_dir) -> list[Path]
     campaign.close()  (also a context manager)
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from e2t_discovery.model import E2TSurrogate
 
 __all__ = ["Campaign", "CampaignStatus", "TrainingData", "DEFAULT_ROOT", "DB_NAME",
-           "artifact_sha256"]
+           "artifact_sha256", "read_table"]
 
 DEFAULT_ROOT = Path("e2t-campaigns")
 DB_NAME = "campaign.duckdb"
@@ -428,6 +429,30 @@ class Campaign:
         out["domain_distance"] = np.asarray(model.domain_distance(X), dtype=np.float64)
         return out.reset_index(drop=True)
 
+    def predict_file(self, input_path: str | Path, out_path: str | Path, *,
+                     version: int | None = None) -> pd.DataFrame:
+        """Predict every row of a CSV/Parquet file and write the predictions.
+
+        Relative CIF paths in the input are relative to the input file's folder. The output
+        format follows ``out_path``'s suffix (``.parquet``, else CSV).
+
+        Returns:
+            The predictions written (see :meth:`predict_frame`).
+
+        Raises:
+            FeaturizationError: if the file cannot be read, lacks the input column or holds
+                an invalid item.
+        """
+        input_path, out_path = Path(input_path), Path(out_path)
+        frame = read_table(input_path)
+        predictions = self.predict_frame(frame, version=version, base_dir=input_path.parent)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        if out_path.suffix.lower() in (".parquet", ".pq"):
+            predictions.to_parquet(out_path, index=False)
+        else:
+            predictions.to_csv(out_path, index=False)
+        return predictions
+
     # ------------------------------------------------------------------ reporting
     def status(self) -> CampaignStatus:
         """Return counts, rounds, best measured material per domain and the last model."""
@@ -478,6 +503,26 @@ class Campaign:
         config_path.write_text(self.config.to_toml(), encoding="utf-8")
         written.append(config_path)
         return written
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file of candidates (identifier columns kept as text).
+
+    Raises:
+        FeaturizationError: if it is missing, empty or not CSV/Parquet.
+    """
+    import pyarrow as pa
+
+    if not path.is_file():
+        raise FeaturizationError(f"{path}: no such file; give a CSV or Parquet file")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            pa.ArrowException, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FeaturizationError(f"{path}: not a readable CSV/Parquet file ({first})") from None
 
 
 def _label(value: Any) -> str:

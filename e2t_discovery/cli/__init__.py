@@ -3,21 +3,33 @@
 Command functions live in the modules of this package, one area each; they only parse
 arguments and call a library function of the same name. :func:`main` turns an
 :class:`~e2t_discovery.exceptions.E2TError` into one red line and exit code 1, and any
-other exception into exit code 2 with the traceback kept in a log file.
+other exception into exit code 2 with the traceback kept in a log file: the campaign's
+``logs/e2t.log`` when the command opened a campaign through :func:`open_campaign` /
+:func:`create_campaign` (or called :func:`remember_campaign`), else the user-level log.
+
+Helpers for command modules: ``campaigns_root(directory)`` (``--dir``, else ``E2T_HOME``,
+else ``./e2t-campaigns``), ``open_campaign(name, directory, read_only=False)``,
+``create_campaign(name, config, directory)``, ``remember_campaign(campaign)``, ``DirOption``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from e2t_discovery.exceptions import E2TError
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    from e2t_discovery.campaign import Campaign
+
+__all__ = ["app", "main", "campaigns_root", "open_campaign", "create_campaign",
+           "remember_campaign", "DirOption"]
 
 app = typer.Typer(
     name="e2t",
@@ -28,6 +40,47 @@ app = typer.Typer(
 )
 
 err_console = Console(stderr=True)
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Folder holding campaigns (default: $E2T_HOME, else "
+                               "./e2t-campaigns).", show_default=False),
+]
+
+#: Log file of the campaign the running command works on (set by the helpers below).
+_campaign_log: Path | None = None
+
+
+def campaigns_root(directory: Path | None) -> Path:
+    """Return the campaigns folder: ``--dir``, else ``$E2T_HOME``, else ``./e2t-campaigns``."""
+    if directory is not None:
+        return directory
+    return Path(os.environ.get("E2T_HOME") or "e2t-campaigns")
+
+
+def remember_campaign(campaign: Campaign) -> None:
+    """Send the traceback of an internal error of this command to the campaign's log."""
+    global _campaign_log
+    _campaign_log = campaign.log_path
+
+
+def open_campaign(name: str, directory: Path | None, read_only: bool = False) -> Campaign:
+    """Open campaign ``name`` under :func:`campaigns_root` and remember its log file."""
+    from e2t_discovery.campaign import Campaign
+
+    campaign = Campaign.open(name, root=campaigns_root(directory), read_only=read_only)
+    remember_campaign(campaign)
+    return campaign
+
+
+def create_campaign(name: str, config: Path, directory: Path | None) -> Campaign:
+    """Create campaign ``name`` under :func:`campaigns_root` and remember its log file."""
+    from e2t_discovery.campaign import Campaign
+
+    campaign = Campaign.create(name, config, root=campaigns_root(directory))
+    remember_campaign(campaign)
+    return campaign
+
 
 # Importing the command modules registers their commands on ``app``.
 from e2t_discovery.cli import (  # noqa: E402,F401
@@ -42,8 +95,11 @@ INTERNAL_LOG = Path.home() / ".cache" / "e2t-discovery" / "internal-errors.log"
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; exit 0 on success, 1 on a user error, 2 on an internal error."""
+    code = 0
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        # click returns the exit code of ctx.exit()/typer.Exit (e.g. 0 after --help).
+        code = result if isinstance(result, int) else 0
     except E2TError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
@@ -68,13 +124,18 @@ def main(argv: list[str] | None = None) -> None:
             soft_wrap=True,
         )
         sys.exit(2)
-    sys.exit(0)
+    sys.exit(code)
 
 
 def _write_internal_log() -> Path:
-    """Append the current traceback to the internal-error log and return its path."""
-    INTERNAL_LOG.parent.mkdir(parents=True, exist_ok=True)
-    with INTERNAL_LOG.open("a", encoding="utf-8") as fh:
+    """Append the current traceback to the campaign's (else the user-level) log; return it."""
+    import datetime
+
+    log = _campaign_log or INTERNAL_LOG
+    log.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"--- {stamp} internal error in: e2t {' '.join(sys.argv[1:])}\n")
         fh.write(traceback.format_exc())
         fh.write("\n")
-    return INTERNAL_LOG
+    return log

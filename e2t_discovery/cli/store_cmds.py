@@ -1,5 +1,122 @@
-"""CLI commands (store_cmds); registered on the shared Typer app on import."""
+"""CLI commands of the campaign store: ``e2t init``, ``e2t ingest``, ``e2t status``, ``e2t export``.
+
+Each command parses its arguments, calls the :class:`~e2t_discovery.campaign.Campaign`
+method of the same name and prints a short summary with rich.
+"""
 
 from __future__ import annotations
 
-from e2t_discovery.cli import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from e2t_discovery.cli import DirOption, app, create_campaign, open_campaign
+
+__all__ = ["init", "ingest", "status", "export"]
+
+console = Console()
+
+NameArg = Annotated[str, typer.Argument(help="Campaign name (a folder under --dir).",
+                                        show_default=False)]
+
+
+@app.command()
+def init(
+    name: NameArg,
+    config: Annotated[Path, typer.Option("--config", help="Campaign TOML file (see "
+                                         "campaigns/).", show_default=False)],
+    directory: DirOption = None,
+) -> None:
+    """Create a campaign from a TOML campaign file."""
+    with create_campaign(name, config, directory) as campaign:
+        cfg = campaign.config
+        console.print(f"created campaign [bold]{name}[/bold] in {campaign.dir} "
+                      f"({cfg.representation.kind}, {cfg.objective.direction} "
+                      f"{cfg.target.property} [{cfg.target.unit}])", highlight=False)
+
+
+@app.command()
+def ingest(
+    name: NameArg,
+    file: Annotated[Path, typer.Argument(help="Lab results (CSV or Parquet).",
+                                         show_default=False)],
+    replicate: Annotated[bool, typer.Option(
+        "--replicate", help="Keep a new value of an already measured material next to the "
+                            "old one instead of refusing it.")] = False,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Write every problem found to this file.",
+        show_default=False)] = None,
+    round: Annotated[int | None, typer.Option(
+        "--round", help="Round to file the measurements under (default: the current one).",
+        show_default=False)] = None,
+    directory: DirOption = None,
+) -> None:
+    """Validate a lab-results file and load it all-or-nothing (re-ingesting is a no-op)."""
+    with open_campaign(name, directory) as campaign:
+        result = campaign.ingest(file, replicate=replicate, report_path=report, round=round,
+                                 progress=True)
+    if result.already_ingested:
+        console.print(f"{file}: already ingested (same SHA-256); nothing to do",
+                      highlight=False)
+        return
+    extra = []
+    if result.skipped_identical:
+        extra.append(f"{result.skipped_identical} identical values already stored")
+    if result.replicates:
+        extra.append(f"{result.replicates} replicates")
+    if result.proposals_measured:
+        extra.append(f"{result.proposals_measured} proposals answered")
+    tail = f" ({'; '.join(extra)})" if extra else ""
+    console.print(f"ingested {result.measurements} measurements of {result.n_rows} rows "
+                  f"({result.new_materials} new materials) into {name}, round "
+                  f"{result.round}{tail}", highlight=False)
+
+
+@app.command()
+def status(name: NameArg, directory: DirOption = None) -> None:
+    """Show counts, rounds, best measured material per domain and the last model."""
+    with open_campaign(name, directory, read_only=True) as campaign:
+        info = campaign.status()
+    counts = info.counts
+    console.print(f"[bold]{info.name}[/bold]: {info.objective} {info.property} [{info.unit}] "
+                  f"of {info.kind} materials", highlight=False)
+    console.print(f"measurements {counts['measurements']:,} of {counts['measured_materials']:,}"
+                  f" materials ({counts['materials']:,} known) from {counts['files']} files; "
+                  f"round {info.current_round}; proposals "
+                  + ", ".join(f"{v} {k}" for k, v in info.proposals.items())
+                  + f"; screen runs {info.screen_runs}", highlight=False)
+    if info.best is not None:
+        console.print(f"best so far: {info.best['material_id']} = {info.best['value']:.4g} "
+                      f"{info.unit} (domain {info.best['domain']})", highlight=False)
+    if not info.best_per_domain.empty:
+        table = Table(title="best per domain")
+        for col in ("domain", "material", f"value [{info.unit}]", "measured"):
+            table.add_column(col)
+        for rec in info.best_per_domain.itertuples():
+            table.add_row(str(rec.domain), str(rec.material_id), f"{rec.value:.4g}", str(rec.n))
+        console.print(table)
+    model = info.last_model
+    if model is None:
+        console.print(f"no model yet; run `e2t train {name}`", highlight=False)
+    else:
+        metrics = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                            for k, v in sorted(model.metrics.items()))
+        console.print(f"last model: v{model.version} ({model.kind}, "
+                      f"{model.n_measurements} measurements, {model.created_at:%Y-%m-%d %H:%M}"
+                      f" UTC; {metrics})", highlight=False)
+
+
+@app.command()
+def export(
+    name: NameArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the tables to.",
+                                      show_default=False)],
+    directory: DirOption = None,
+) -> None:
+    """Write measurements, proposals, materials and models as Parquet and CSV."""
+    with open_campaign(name, directory, read_only=True) as campaign:
+        written = campaign.export(out)
+    console.print(f"wrote {len(written)} files to {out}", highlight=False)
