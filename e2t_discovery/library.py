@@ -26,16 +26,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rdkit import Chem, RDLogger, rdBase
+from rdkit import Chem, rdBase
 from tqdm.auto import tqdm
 
 from e2t_discovery.exceptions import ScreenError
@@ -201,7 +202,7 @@ def generate_chunk(
     parents: Sequence[str],
     n_attempts: int,
     rng_seed: int,
-    params: dict[str, float] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> tuple[list[str], list[str], list[str], int]:
     """Make ``n_attempts`` random products of the seed set (pure; runs in a Ray task).
 
@@ -218,7 +219,7 @@ def generate_chunk(
         (possibly repeated), their domain and parent labels, and how many tries failed.
     """
     p = _GeneratorParams(**(params or {}))
-    RDLogger.DisableLog("rdApp.*")
+    rdBase.DisableLog("rdApp.*")
     rng = np.random.default_rng(rng_seed)
     mols = [Chem.MolFromSmiles(s) for s in seeds]
     subs = [Chem.MolFromSmiles(s) for s in SUBSTITUENTS]
@@ -272,7 +273,7 @@ def _prepare_seeds(
     Raises:
         ScreenError: if no seed is a valid p-SMILES with two ``*``.
     """
-    RDLogger.DisableLog("rdApp.*")
+    rdBase.DisableLog("rdApp.*")
     domains = list(domains) if domains is not None else ["seed"] * len(seeds)
     parents = list(parents) if parents is not None else [f"seed{i}" for i in range(len(seeds))]
     if len(domains) != len(seeds) or len(parents) != len(seeds):
@@ -301,9 +302,9 @@ def _chunk_results(
     args: tuple[list[str], list[str], list[str]],
     chunk_size: int,
     seed: int,
-    params: dict[str, float],
+    params: dict[str, Any],
     workers: int,
-) -> Iterator[tuple[list[str], list[str], list[str], int]]:
+) -> Generator[tuple[list[str], list[str], list[str], int], None, None]:
     """Yield chunk results in chunk order, forever; in-process or on Ray tasks."""
     streams = np.random.SeedSequence(seed)
     if workers <= 1:
@@ -315,12 +316,12 @@ def _chunk_results(
     if not ray.is_initialized():
         raise ScreenError(f"workers={workers} needs a running Ray; call ray.init() first")
     remote = ray.remote(num_cpus=1)(generate_chunk)
-    seeds_ref = [ray.put(a) for a in args]
+    seeds, domains, parents = (ray.put(a) for a in args)
     window: list[ray.ObjectRef] = []
     while True:
         while len(window) < 2 * workers:
             child = int(streams.spawn(1)[0].generate_state(1)[0])
-            window.append(remote.remote(*seeds_ref, chunk_size, child, params))
+            window.append(remote.remote(seeds, domains, parents, chunk_size, child, params))
         yield ray.get(window.pop(0))
 
 

@@ -163,7 +163,8 @@ def score_batch(
     else:
         domains = [None] * len(ids)
     fb = featurizer.transform_with_rejects(items, canonical=canonicalize)
-    forms = fb.canonical if fb.canonical is not None else [str(i) for i in items]
+    forms: list[str | None] = (list(fb.canonical) if fb.canonical is not None
+                               else [str(i) for i in items])
     reasons = list(fb.reasons)
     valid = [int(i) for i in np.flatnonzero(fb.ok)]
     if element_groups is not None:

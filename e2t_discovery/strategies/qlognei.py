@@ -66,7 +66,10 @@ class QLogNEI(Strategy):
         choices = as_tensor(ctx.features[pool])
         sign = ctx.sign
         model = botorch_model(ctx.model, self.name)
-        objective = GenericMCObjective(lambda Y, X=None: sign * Y[..., 0])
+        def signed(samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+            return sign * samples[..., 0]
+
+        objective = GenericMCObjective(signed)
         seed, prune_seed = (int(s) for s in ctx.rng.integers(2**31, size=2))
         # Drop baseline points that are never the best (seeded, so batches reproduce).
         baseline = prune_inferior_points(
