@@ -170,7 +170,8 @@ class StructureFeaturizer(Featurizer):
             see every site).
         n_gaussians: Number of Gaussians in the edge distance expansion.
         rdf_max: Largest radius (Å) of the partial radial distribution functions.
-        rdf_bins: Number of radii per partial RDF.
+        rdf_bins: Number of radii per partial RDF (0 leaves the RDFs out: the HOIP
+            research found them harmful to extrapolation to unseen halides).
         progress: Show a progress bar over batches (hidden when not a TTY).
     """
 
@@ -180,11 +181,12 @@ class StructureFeaturizer(Featurizer):
                  graph_hydrogens: bool = True,
                  n_gaussians: int = 24, rdf_max: float = 8.0, rdf_bins: int = 14,
                  progress: bool = True) -> None:
-        if graph_cutoff <= 0 or n_gaussians < 1 or rdf_bins < 2 or rdf_max <= 1.5:
+        if graph_cutoff <= 0 or n_gaussians < 1 or rdf_bins == 1 or rdf_bins < 0 \
+                or rdf_max <= 1.5:
             raise FeaturizationError(
                 f"invalid structure featurizer settings (graph_cutoff={graph_cutoff}, "
                 f"n_gaussians={n_gaussians}, rdf_max={rdf_max}, rdf_bins={rdf_bins}); use "
-                "graph_cutoff > 0, n_gaussians >= 1, rdf_max > 1.5 and rdf_bins >= 2")
+                "graph_cutoff > 0, n_gaussians >= 1, rdf_max > 1.5 and rdf_bins = 0 or >= 2")
         self.cache = FeatureCache(cache_dir) if cache_dir is not None else None
         self.graph_cutoff = float(graph_cutoff)
         self.graph_hydrogens = bool(graph_hydrogens)
@@ -209,8 +211,9 @@ class StructureFeaturizer(Featurizer):
                    "lattice_a", "lattice_b", "lattice_c", "lattice_cos_1", "lattice_cos_2",
                    "lattice_cos_3"]
         labels += OCTAHEDRA_LABELS + ORGANIC_LABELS
-        radii = np.linspace(1.5, self.rdf_max, self.rdf_bins)
-        labels += [f"rdf_{p}-{q}_{r:.2f}" for p, q in RDF_PAIRS for r in radii]
+        if self.rdf_bins:
+            radii = np.linspace(1.5, self.rdf_max, self.rdf_bins)
+            labels += [f"rdf_{p}-{q}_{r:.2f}" for p, q in RDF_PAIRS for r in radii]
         return labels
 
     def feature_labels(self) -> list[str]:
@@ -265,7 +268,8 @@ class StructureFeaturizer(Featurizer):
         values = np.concatenate([
             comp_stats, site_b, site_x, cell, octahedra_features(structure, roles),
             organic_features(structure, roles),
-            partial_rdf(structure, roles, r_max=self.rdf_max, n_bins=self.rdf_bins),
+            partial_rdf(structure, roles, r_max=self.rdf_max, n_bins=self.rdf_bins)
+            if self.rdf_bins else np.zeros(0),
         ]).astype(np.float32)
         if not np.all(np.isfinite(values)):
             bad = [self._labels[i] for i in np.flatnonzero(~np.isfinite(values))[:3]]

@@ -150,3 +150,14 @@ def test_graph_without_hydrogens_drops_h_nodes(hoip_paths: list[Path]) -> None:
 def test_invalid_settings_raise() -> None:
     with pytest.raises(FeaturizationError, match="graph_cutoff"):
         StructureFeaturizer(graph_cutoff=0.0)
+
+
+def test_rdf_can_be_left_out(hoip_paths: list[Path]) -> None:
+    full = StructureFeaturizer(progress=False)
+    lean = StructureFeaturizer(rdf_bins=0, progress=False)
+    labels = lean.feature_labels()
+    assert not any(name.startswith("rdf_") for name in labels)
+    X_full, X_lean = full.transform(hoip_paths[:2]), lean.transform(hoip_paths[:2])
+    assert X_lean.shape == (2, len(labels))
+    keep = [full.feature_labels().index(name) for name in labels]
+    assert np.allclose(X_full[:, keep], X_lean)
