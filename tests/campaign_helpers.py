@@ -1,0 +1,117 @@
+"""Helpers shared by the store, ingest, campaign and CLI tests: configs, lab files, snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from e2t_discovery.store import Store
+
+PROPERTY = "thermal_conductivity"
+
+#: A polymer campaign with a tiny, fast surrogate (seconds to train on 100 rows).
+POLYMER_CONFIG = """
+[campaign]
+name = "test"
+description = "test campaign"
+
+[representation]
+kind = "polymer"
+id_column = "id"
+input_column = "smiles"
+
+[target]
+property = "thermal_conductivity"
+unit = "W/m/K"
+
+[target.conversions]
+"mW/m/K" = 0.001
+
+[objective]
+direction = "maximize"
+
+[domains]
+method = "{method}"
+{domain_line}
+
+[model]
+adaptation_threshold = 3
+
+[model.settings]
+seed = 0
+steps = 15
+hidden = [32]
+embed_dim = 8
+n_support = 32
+n_query = 16
+val_fraction = 0.0
+calibrate = false
+device = "cpu"
+
+[strategy]
+name = "ucb"
+batch_size = 5
+"""
+
+COMPOSITION_CONFIG = """
+[campaign]
+name = "comp"
+
+[representation]
+kind = "composition"
+
+[target]
+property = "band_gap"
+unit = "eV"
+
+[target.conversions]
+meV = 0.001
+
+[objective]
+direction = "minimize"
+
+[domains]
+method = "elements"
+element_groups = [["Ge", "Sn", "Pb"], ["F", "Cl", "Br", "I"]]
+"""
+
+
+def write_polymer_config(folder: Path, *, clustering: bool = False) -> Path:
+    """Write the tiny polymer campaign file and return its path."""
+    if clustering:
+        text = POLYMER_CONFIG.format(method="clustering", domain_line="n_clusters = 4")
+    else:
+        text = POLYMER_CONFIG.format(method="column", domain_line='column = "polymer_class"')
+    path = folder / "polymer.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_composition_config(folder: Path) -> Path:
+    """Write the composition campaign file (element-pair domains) and return its path."""
+    path = folder / "composition.toml"
+    path.write_text(COMPOSITION_CONFIG, encoding="utf-8")
+    return path
+
+
+def pi1070_lab_frame(data_dir: Path, start: int = 0, n: int = 100) -> pd.DataFrame:
+    """Return ``n`` PI1070 rows (from ``start``) as a lab file: id, smiles, value, unit, class."""
+    from e2t_discovery.datasets import load_pi1070
+
+    df = load_pi1070(data_dir)
+    df = df[df[PROPERTY].notna()].iloc[start:start + n]
+    return pd.DataFrame({"id": df["id"].astype(str), "smiles": df["smiles"],
+                         PROPERTY: df[PROPERTY], "unit": "W/m/K",
+                         "polymer_class": df["polymer_class"]}).reset_index(drop=True)
+
+
+def logical_content(db_path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of a store (sorted), for before/after comparisons."""
+    with Store.open(db_path, read_only=True, timeout_s=30) as store:
+        con = store._con
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+            "ORDER BY table_name").fetchall()]
+        return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                for t in tables}
