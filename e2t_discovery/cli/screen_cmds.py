@@ -20,7 +20,7 @@ from e2t_discovery.exceptions import ScreenError, StrategyError
 
 __all__ = ["library_app", "library_polymers", "screen", "propose"]
 
-console = Console()
+console = Console(soft_wrap=True)
 library_app = typer.Typer(help="Generate virtual candidate libraries.", no_args_is_help=True)
 app.add_typer(library_app, name="library")
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -105,3 +111,42 @@ def test_bad_input_exits_with_one_line(campaign_root, tmp_path, capsys):
               str(campaign_root)])
     assert exc.value.code == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_killed_screen_resumes_with_the_remaining_shards(campaign_root, tmp_path):
+    """SIGKILL `e2t screen` (and its Ray) after two shards; a re-run does only the rest."""
+    lib = tmp_path / "lib"
+    _cli(["library", "polymers", "--n", "1200", "--seed", "9", "--out", str(lib),
+          "--shard-size", "150"])
+    with Campaign.open("tc", root=campaign_root) as campaign:  # a second campaign, same model
+        config = campaign.dir / "config.toml"
+    with Campaign.create("tk", config, root=campaign_root) as other:
+        other.ingest(campaign_root / "lab.csv")
+        other.train(progress=False)
+        out_dir = other.dir / "screens"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    cmd = [str(Path(sys.executable).parent / "e2t"), "screen", "tk", "--library", str(lib),
+           "--workers", "1", "--batch-size", "50", "--dir", str(campaign_root)]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while len(list(out_dir.glob("*/scores/*.parquet"))) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "screen ended too early"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    written = len(list(out_dir.glob("*/scores/*.parquet")))
+    assert 2 <= written < 8
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = " ".join(done.stdout.split())
+    skipped = int(re.search(r"(\d+) of 8 shards were already done", printed).group(1))
+    assert written - 1 <= skipped <= written  # a shard may be written but not yet recorded
+    with Campaign.open("tk", root=campaign_root, read_only=True) as campaign:
+        runs = campaign.store.screen_runs()
+        assert runs["n_shards"].tolist() == [8] and runs["n_rows"].tolist() == [1200]
+        results = campaign.store.screen_results(int(runs["id"].iloc[0]))
+    assert len(results) == 1200 and results["id"].is_unique
