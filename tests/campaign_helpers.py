@@ -106,12 +106,22 @@ def pi1070_lab_frame(data_dir: Path, start: int = 0, n: int = 100) -> pd.DataFra
                          "polymer_class": df["polymer_class"]}).reset_index(drop=True)
 
 
-def logical_content(db_path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table of a store (sorted), for before/after comparisons."""
-    with Store.open(db_path, read_only=True, timeout_s=30) as store:
-        con = store._con
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-            "ORDER BY table_name").fetchall()]
-        return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
-                for t in tables}
+def logical_content(source: Path | Store) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of a store (sorted), for before/after comparisons.
+
+    Args:
+        source: An open store, or the path of a closed one (opened read-only).
+    """
+    if isinstance(source, Store):
+        return _content(source)
+    with Store.open(source, read_only=True, timeout_s=30) as store:
+        return _content(store)
+
+
+def _content(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    con = store._con
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+        "ORDER BY table_name").fetchall()]
+    return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+            for t in tables}
