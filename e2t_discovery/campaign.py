@@ -412,9 +412,11 @@ class Campaign:
         """
         rep = self.config.representation
         if rep.input_column not in df.columns:
+            found = ", ".join(map(str, df.columns))
+            found = found if len(found) <= 100 else found[:97] + "..."
             raise FeaturizationError(f"input has no column {rep.input_column!r} (found: "
-                                     f"{', '.join(map(str, df.columns))}); add the "
-                                     f"{rep.kind} of each candidate in that column")
+                                     f"{found!r}); add the {rep.kind} of each candidate in "
+                                     f"that column")
         items = [_resolve(item, rep.kind, base_dir) for item in df[rep.input_column]]
         model = self.load_model(version)
         X = self.featurize(items)
@@ -518,6 +520,9 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
+        with path.open("rb") as fh:
+            if b"\0" in fh.read(8192):
+                raise ValueError("binary content")
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             pa.ArrowException, OSError, ValueError) as exc:
