@@ -118,13 +118,29 @@ def _model(work: Path, data_dir: str | None, steps: int) -> Path:
 
 
 def _library(work: Path, n: int, seed: int, data_dir: str | None) -> tuple[Path, dict]:
-    """Reuse or generate the library of ``n`` candidates; return its folder and manifest."""
+    """Return a library of ``n`` candidates (folder, manifest): reused, a prefix, or new.
+
+    The generator is deterministic, so the first ``n`` candidates of a larger library made
+    with the same seed *are* the ``n``-candidate library; when ``n`` is a whole number of
+    its shards, a folder of links to those shards is used instead of generating again.
+    """
     path = work / f"lib-{n}"
     manifest = path / "library.json"
     if manifest.is_file():
         meta = json.loads(manifest.read_text())
         if meta["n"] == n and meta["seed"] == seed:
             return path, meta
+    for big in sorted(work.glob("lib-*/library.json")):
+        meta = json.loads(big.read_text())
+        size = int(meta["params"]["shard_size"])
+        if meta["seed"] == seed and meta["n"] > n and n % size == 0:
+            prefix = work / f"lib-{n}-prefix-of-{meta['n']}"
+            prefix.mkdir(exist_ok=True)
+            for name in meta["shards"][: n // size]:
+                link = prefix / name
+                if not link.exists():
+                    link.symlink_to(big.parent / name)
+            return prefix, {**meta, "n": n, "prefix_of": meta["n"]}
     if path.exists():
         shutil.rmtree(path)
     pi = load_pi1070(data_dir)
@@ -217,6 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
                        steady_efficiency=round(run["steady_rate"] / (w * feat), 3),
                        load_before=round(load_before, 2),
                        load_after=round(os.getloadavg()[0], 2),
+                       library=str(lib), library_prefix_of=meta.get("prefix_of"),
                        library_generation_s=round(meta["elapsed_s"], 1))
             rows.append(run)
             print(_row(run), flush=True)
