@@ -1,0 +1,81 @@
+"""A small real campaign on PI1070 for the closed-loop tests (tiny model, tiny library)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from e2t_discovery import datasets
+from e2t_discovery.campaign import Campaign
+
+PROPERTY = "thermal_conductivity"
+
+CONFIG = """
+[campaign]
+name = "loop-test"
+
+[representation]
+kind = "polymer"
+id_column = "id"
+input_column = "smiles"
+
+[target]
+property = "thermal_conductivity"
+unit = "W/m/K"
+
+[objective]
+direction = "maximize"
+
+[domains]
+method = "column"
+column = "polymer_class"
+
+[model]
+adaptation_threshold = 2
+
+[model.settings]
+seed = 0
+steps = 20
+ensemble = 1
+eval_every = 10
+n_support = 32
+n_query = 16
+
+[strategy]
+name = "{strategy}"
+batch_size = {batch}
+"""
+
+
+def small_table(data_dir: Path, n: int = 60, seed: int = 0) -> pd.DataFrame:
+    """``n`` PI1070 rows with a thermal conductivity, from classes 2, 4, 7 and 13."""
+    table = datasets.load_pi1070(data_dir)
+    table = table[table[PROPERTY].notna() & table["polymer_class"].isin([2, 4, 7, 13])]
+    rng = np.random.default_rng(seed)
+    rows = table.iloc[np.sort(rng.choice(len(table), n, replace=False))]
+    return rows[["id", "smiles", PROPERTY, "polymer_class"]].reset_index(drop=True)
+
+
+def make_campaign(root: Path, data_dir: Path, *, strategy: str = "ucb", batch: int = 3,
+                  name: str = "loop") -> tuple[Path, Path, Path]:
+    """Create a campaign with 16 initial measurements (classes 2 and 4).
+
+    Returns:
+        ``(campaign root, library csv, labelled table csv)``.
+    """
+    table = small_table(data_dir)
+    lib = root / "library.csv"
+    table[["id", "smiles", "polymer_class"]].to_csv(lib, index=False)
+    labels = root / "labels.csv"
+    table.to_csv(labels, index=False)
+    cfg = root / "loop.toml"
+    cfg.write_text(CONFIG.format(strategy=strategy, batch=batch))
+    initial = table[table["polymer_class"].isin([2, 4])].head(16).assign(unit="W/m/K")
+    init_path = root / "initial.csv"
+    initial.to_csv(init_path, index=False)
+    campaigns = root / "campaigns"
+    with Campaign.create(name, cfg, campaigns) as campaign:
+        campaign.ingest(init_path)
+    return campaigns, lib, labels
