@@ -141,6 +141,7 @@ def run_demo(
     rounds: int = 10,
     per_class: int = 20,
     data_dir: str | Path | None = None,
+    download: bool = True,
     seed: int = 0,
     fresh: bool = True,
     workers: int | None = None,
@@ -155,6 +156,7 @@ def run_demo(
         per_class: Initial polymers per seed class.
         data_dir: Folder holding ``PI1070.csv`` (default: ``E2T_DATA_DIR``, then the user
             cache, then a download into the cache).
+        download: Download PI1070 if it is not found (False: fail with how to get it).
         seed: Seed of the initial draw.
         fresh: Start over (delete an earlier demo campaign); False resumes it.
         workers: Scoring actors (default: all cores).
@@ -169,7 +171,7 @@ def run_demo(
             provide it).
     """
     started = time.perf_counter()
-    table = datasets.load_pi1070(data_dir, download=True)
+    table = datasets.load_pi1070(data_dir, download=download)
     table = table[table[PROPERTY].notna()].reset_index(drop=True)
     table["polymer_class"] = table["polymer_class"].astype(int)
     targets = set(table.nlargest(max(1, round(0.01 * len(table))), PROPERTY)["id"])

@@ -91,6 +91,9 @@ def demo(
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help="Folder holding PI1070.csv (default: $E2T_DATA_DIR, the user "
         "cache, else a download).", show_default=False)] = None,
+    download: Annotated[bool, typer.Option(
+        "--download/--no-download", help="Download PI1070 from the RadonPy repository if "
+        "it is not found.")] = True,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted demo instead of starting over.")] = False,
     workers: Annotated[int | None, typer.Option(
@@ -116,7 +119,8 @@ def demo(
             highlight=False)
 
     result = run_demo(campaigns_root(directory), rounds=rounds, per_class=per_class,
-                      data_dir=data_dir, fresh=not resume, workers=workers, on_round=show)
+                      data_dir=data_dir, download=download, fresh=not resume,
+                      workers=workers, on_round=show)
     first = (f"the first after {result.first_target_after} measurements"
              if result.first_target_after is not None else "none yet")
     console.print(f"found {result.top_found} of the {result.n_targets} top-1% polymers "
