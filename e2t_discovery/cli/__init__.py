@@ -95,6 +95,8 @@ INTERNAL_LOG = Path.home() / ".cache" / "e2t-discovery" / "internal-errors.log"
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; exit 0 on success, 1 on a user error, 2 on an internal error."""
+    global _campaign_log
+    _campaign_log = None
     code = 0
     try:
         result = app(args=argv, standalone_mode=False)

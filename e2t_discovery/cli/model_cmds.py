@@ -16,7 +16,7 @@ from e2t_discovery.cli import DirOption, app, open_campaign
 
 __all__ = ["train", "predict"]
 
-console = Console()
+console = Console(soft_wrap=True)  # long paths stay on one line
 
 NameArg = Annotated[str, typer.Argument(help="Campaign name (a folder under --dir).",
                                         show_default=False)]

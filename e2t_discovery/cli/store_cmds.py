@@ -17,7 +17,7 @@ from e2t_discovery.cli import DirOption, app, create_campaign, open_campaign
 
 __all__ = ["init", "ingest", "status", "export"]
 
-console = Console()
+console = Console(soft_wrap=True)  # long paths stay on one line
 
 NameArg = Annotated[str, typer.Argument(help="Campaign name (a folder under --dir).",
                                         show_default=False)]

@@ -1,0 +1,155 @@
+"""``e2t init / ingest / status / export``: CliRunner and real processes on real DuckDB files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from campaign_helpers import PROPERTY, pi1070_lab_frame, write_polymer_config
+from typer.testing import CliRunner
+
+import e2t_discovery.cli as cli
+from e2t_discovery.campaign import Campaign
+from e2t_discovery.cli import app, main
+
+runner = CliRunner()
+E2T = [sys.executable, "-c", "from e2t_discovery.cli import main; main()"]
+
+
+def _invoke(args: list[str], **env: str):
+    result = runner.invoke(app, args, env=env or None)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.fixture
+def lab(tmp_path: Path, data_dir: Path) -> Path:
+    path = tmp_path / "lab.csv"
+    pi1070_lab_frame(data_dir, 0, 30).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command", [[], ["init"], ["ingest"], ["status"], ["export"]])
+def test_help_everywhere(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    if command:
+        assert "--dir" in result.output
+
+
+def test_init_ingest_status_export(tmp_path: Path, lab: Path) -> None:
+    root = tmp_path / "home"
+    config = write_polymer_config(tmp_path)
+    out = _invoke(["init", "tc", "--config", str(config), "--dir", str(root)]).output
+    assert "created campaign tc" in out
+    out = _invoke(["ingest", "tc", str(lab), "--dir", str(root)]).output
+    assert "ingested 30 measurements of 30 rows (30 new materials) into tc, round 0" in out
+    assert "already ingested" in _invoke(["ingest", "tc", str(lab), "--dir", str(root)]).output
+    frame = pd.read_csv(lab)
+    best = frame.loc[frame[PROPERTY].idxmax()]
+    out = _invoke(["status", "tc", "--dir", str(root)]).output
+    assert "measurements 30 of 30 materials" in out
+    assert f"best so far: {best['id']} = {best[PROPERTY]:.4g} W/m/K" in out
+    assert "no model yet; run `e2t train tc`" in out
+    _invoke(["export", "tc", "--out", str(tmp_path / "x"), "--dir", str(root)])
+    exported = pd.read_csv(tmp_path / "x" / "measurements.csv")
+    assert sorted(exported["material_id"]) == sorted(frame["id"])
+
+
+def test_e2t_home_is_the_default_folder(tmp_path: Path, lab: Path) -> None:
+    home = tmp_path / "e2t-home"
+    config = write_polymer_config(tmp_path)
+    _invoke(["init", "tc", "--config", str(config)], E2T_HOME=str(home))
+    assert (home / "tc" / "campaign.duckdb").is_file()
+    _invoke(["ingest", "tc", str(lab)], E2T_HOME=str(home))
+    with Campaign.open("tc", root=home, read_only=True) as c:
+        assert c.store.measurement_counts()["measurements"] == 30
+
+
+def test_user_errors_exit_1_with_one_red_line(tmp_path: Path, lab: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(tmp_path / "home")
+    config = write_polymer_config(tmp_path)
+    assert _main(["init", "tc", "--config", str(config), "--dir", root], capsys)[0] == 0
+    bad = pd.read_csv(lab, dtype=str)
+    bad.loc[3, PROPERTY] = "n/a"
+    bad.loc[5, "unit"] = "K"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    report = tmp_path / "report.txt"
+    code, _, err = _main(["ingest", "tc", str(tmp_path / "bad.csv"), "--report", str(report),
+                          "--dir", root], capsys)
+    assert code == 1
+    assert err.strip().count("\n") == 0
+    assert err.startswith(f"error: {tmp_path / 'bad.csv'}: row 4, column '{PROPERTY}': value "
+                          f"'n/a' is not a number (and 1 more problem(s); all in {report})")
+    assert len(report.read_text().splitlines()) == 2
+    code, _, err = _main(["status", "nope", "--dir", root], capsys)
+    assert (code, err.strip().count("\n")) == (1, 0)
+    assert "no campaign nope in" in err
+    code, _, err = _main(["init", "tc", "--config", str(config), "--dir", root], capsys)
+    assert code == 1 and "campaign tc already exists" in err
+
+
+def test_internal_error_exits_2_with_traceback_in_campaign_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "home"
+    config = write_polymer_config(tmp_path)
+    assert _main(["init", "tc", "--config", str(config), "--dir", str(root)], capsys)[0] == 0
+
+    def broken(self: Campaign) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Campaign, "status", broken)
+    code, _, err = _main(["status", "tc", "--dir", str(root)], capsys)
+    log = root / "tc" / "logs" / "e2t.log"
+    assert code == 2
+    assert f"internal error: RuntimeError: disk on fire (traceback in {log})" in err
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "in broken" in text
+
+
+def test_internal_error_without_campaign_goes_to_user_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    user_log = tmp_path / "user" / "internal-errors.log"
+    monkeypatch.setattr(cli, "INTERNAL_LOG", user_log)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("no campaign yet")
+
+    monkeypatch.setattr("e2t_discovery.cli.store_cmds.create_campaign", broken)
+    code, _, err = _main(["init", "tc", "--config", "x.toml", "--dir", str(tmp_path)], capsys)
+    assert code == 2 and str(user_log) in err
+    assert "KeyError: 'no campaign yet'" in user_log.read_text()
+
+
+def test_real_processes_on_a_real_store(tmp_path: Path, lab: Path) -> None:
+    root = tmp_path / "home"
+    config = write_polymer_config(tmp_path)
+
+    def e2t(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*E2T, *args, "--dir", str(root)], capture_output=True,
+                              text=True, timeout=300)
+
+    assert e2t("init", "tc", "--config", str(config)).returncode == 0
+    done = e2t("ingest", "tc", str(lab))
+    assert done.returncode == 0, done.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    failed = e2t("ingest", "tc", str(bad))
+    assert failed.returncode == 1
+    assert failed.stderr.count("\n") == 1 and failed.stderr.startswith(f"error: {bad}: ")
+    status = e2t("status", "tc")
+    assert status.returncode == 0 and "measurements 30 of 30 materials" in status.stdout
