@@ -216,18 +216,20 @@ class ModelConfig(_Section):
     adaptation_threshold: int = Field(default=5, ge=1)
     settings: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("settings")
-    @classmethod
-    def _known_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def check_settings(self) -> None:
+        """Check ``settings`` against the surrogate's options (imports the model package).
+
+        Raises:
+            ValueError: naming the bad option.
+        """
         from e2t_discovery.model.config import SurrogateConfig
 
         try:
-            SurrogateConfig.from_dict(dict(value))
+            SurrogateConfig.from_dict(dict(self.settings))
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc
         except TypeError as exc:
             raise ValueError(f"bad surrogate option type: {exc}") from exc
-        return value
 
 
 class StrategyConfig(_Section):
@@ -264,16 +266,33 @@ class CampaignConfig(_Section):
         return self
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> CampaignConfig:
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config",
+                  check_model: bool = True) -> CampaignConfig:
         """Validate a parsed TOML/JSON document.
+
+        Args:
+            data: The document.
+            source: Where it came from (named in errors).
+            check_model: Also check ``[model.settings]`` against the surrogate's options.
+                This imports the model package (torch, seconds); a stored config that
+                was checked when the campaign was created can skip it.
 
         Raises:
             ConfigError: naming ``source``, the key, the bad value and the fix.
         """
         try:
-            return cls.model_validate(data)
+            config = cls.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(_explain(exc, source)) from None
+        if check_model:
+            try:
+                config.model.check_settings()
+            except ValueError as exc:
+                shown = repr(dict(config.model.settings))
+                shown = shown if len(shown) <= 80 else shown[:77] + "..."
+                raise ConfigError(f"{source}: model.settings = {shown} is invalid: "
+                                  f"{exc}") from None
+        return config
 
     @classmethod
     def from_toml_text(cls, text: str, *, source: str = "config") -> CampaignConfig:
