@@ -133,7 +133,6 @@ class TargetConfig(_Section):
             return 1.0
         return self.conversions.get(unit)
 
-    @property
     def accepted_units(self) -> list[str]:
         """The campaign unit followed by every convertible unit."""
         return [self.unit, *self.conversions]

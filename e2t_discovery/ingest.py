@@ -405,7 +405,7 @@ class _Validator(_ProblemLog):
         table = {u: target.factor(u) for u in pd.unique(units)}
         factor = units.map({u: np.nan if f is None else f for u, f in table.items()}).to_numpy(
             dtype=np.float64)
-        accepted = ", ".join(target.accepted_units)
+        accepted = ", ".join(target.accepted_units())
         self._add_mask(np.isnan(factor), rows, target.unit_column, lambda i: (
             f"unknown unit {units.iloc[i]!r}; accepted: {accepted} (add its factor to "
             f"[target.conversions] in the campaign file)"))

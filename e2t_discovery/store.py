@@ -43,7 +43,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -852,7 +852,8 @@ class Store:
 
     def proposals(self, round: int | None = None, status: str | None = None) -> pd.DataFrame:
         """Return proposals (with the material's canonical form), filtered by round/status."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if round is not None:
             clauses.append("p.round = ?")
             params.append(round)
@@ -948,9 +949,9 @@ class Store:
         Raises:
             StoreError: for another table name or suffix.
         """
-        frames = {"measurements": self.measurements, "proposals": self.proposals,
-                  "materials": self.materials, "models": self.models,
-                  "events": self.events}
+        frames: dict[str, Callable[[], pd.DataFrame]] = {
+            "measurements": self.measurements, "proposals": self.proposals,
+            "materials": self.materials, "models": self.models, "events": self.events}
         if table not in frames:
             raise StoreError(f"cannot export {table!r}; choose one of {', '.join(frames)}")
         out_path = Path(out_path)
