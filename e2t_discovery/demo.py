@@ -184,9 +184,9 @@ def run_demo(
         initial = campaign.dir / "initial.csv"
         if not initial.is_file():
             rows = initial_rows(table, per_class, seed)
-            lab_file = rows.assign(unit=campaign.config.target.unit)
-            lab_file[["id", "smiles", PROPERTY, "unit", "polymer_class"]].to_csv(initial,
-                                                                              index=False)
+            lab_file = rows[["id", "smiles", PROPERTY, "polymer_class"]].copy()
+            lab_file.insert(3, "unit", campaign.config.target.unit)
+            lab_file.to_csv(initial, index=False)
         campaign.ingest(initial, round=0)
         lab = LabTable(table, "id", PROPERTY)
         rows_out: list[DemoRow] = []

@@ -130,8 +130,9 @@ class LabTable:
             raise DataError(f"simulation table lacks column(s) {', '.join(missing)} that the "
                             f"campaign's lab files need; use a table with them")
         answers = self.answer(material_ids)
-        rows = (self.frame.assign(_key=self.frame[self.id_column].astype(str))
-                .drop_duplicates("_key").set_index("_key"))
+        rows = self.frame[[self.id_column, *needed]].copy()
+        rows.index = pd.Index(rows[self.id_column].astype(str), name="_key")
+        rows = rows[~rows.index.duplicated(keep="first")]
         out = pd.DataFrame({rep.id_column: answers["material_id"].to_numpy()})
         for col in needed:
             out[col] = rows.loc[answers["material_id"], col].to_numpy()

@@ -21,7 +21,7 @@ from e2t_discovery.exceptions import E2TError
 
 __all__ = ["run", "demo", "report"]
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _fmt(value: float, digits: int = 3) -> str:
