@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
@@ -195,7 +196,7 @@ def domain_from_elements(formula: str, groups: list[list[str]]) -> str:
 # ---------------------------------------------------------------------- reading
 @dataclass
 class _Reader:
-    """Batches of a lab file as DataFrames of the needed columns (CSV: all strings)."""
+    """Arrow batches of a lab file's needed columns (CSV: all read as strings)."""
 
     path: Path
     columns: list[str]
@@ -224,13 +225,12 @@ class _Reader:
                       f"with a header row, or as Parquet")], 1, None) from None
         return self.header
 
-    def batches(self) -> Iterator[pd.DataFrame]:
-        """Yield DataFrames of at most ~``batch_rows`` rows with the needed columns."""
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Yield Arrow batches of at most ~``batch_rows`` rows with the needed columns."""
         cols = [c for c in self.columns if c in self.header]
         if self.is_parquet:
-            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=self.batch_rows,
-                                                                columns=cols):
-                yield batch.to_pandas()
+            yield from pq.ParquetFile(self.path).iter_batches(batch_size=self.batch_rows,
+                                                              columns=cols)
             return
         bad_rows: list[Any] = []
 
@@ -262,7 +262,7 @@ class _Reader:
                     raise IngestValidationError([Problem(
                         str(self.path), f"not a well-formed CSV file ({reason}); fix that "
                                         f"line or save the file again as CSV")], 1, None) from None
-                yield batch.to_pandas()
+                yield batch
 
 
 # ---------------------------------------------------------------------- validation
@@ -343,106 +343,115 @@ class _Validator(_ProblemLog):
             self.add(f"column {col!r} is missing (required: "
                      f"{', '.join(self.required_columns())}; found: {', '.join(header)})")
 
-    def batch(self, frame: pd.DataFrame, first_row: int) -> pd.DataFrame:
-        """Validate one batch; return its staged rows (only meaningful if no problems)."""
+    def batch(self, batch: pa.RecordBatch, first_row: int) -> pa.Table:
+        """Validate one batch; return its staged rows with a ``valid`` flag per row."""
         rep, target = self.config.representation, self.config.target
-        n = len(frame)
+        n = batch.num_rows
         rows = np.arange(first_row, first_row + n, dtype=np.int64)
         self._bad = np.zeros(n, dtype=bool)
-        ids = _as_text(frame[rep.id_column])
-        self._add_mask((ids == "").to_numpy(), rows, rep.id_column,
-                       lambda i: "missing id")
-        canonical, ok = self._canonicalize(_as_text(frame[rep.input_column]), rows)
-        value = self._numbers(frame[target.column], rows, target.column)
-        raw_unit, factor = self._units(frame, rows)
-        domain = self._domains(frame, canonical, ok, rows)
-        measured_at = self._measured_at(frame, rows)
-        return pd.DataFrame({
-            "row": rows, "id": ids.to_numpy(dtype=object), "kind": rep.kind,
-            "canonical": canonical, "domain": domain, "value": value * factor,
-            "unit": target.unit, "raw_value": value, "raw_unit": raw_unit,
-            MEASURED_AT: measured_at, "valid": ~self._bad,
-        })
+        ids = _text(batch.column(rep.id_column))
+        self._add_mask(_np(pc.equal(ids, "")), rows, rep.id_column, lambda i: "missing id")
+        canonical, ok = self._canonicalize(_text(batch.column(rep.input_column)), rows)
+        value = self._numbers(batch.column(target.column), rows, target.column)
+        raw_unit, factor = self._units(batch, rows)
+        domain = self._domains(batch, canonical, ok, rows)
+        measured_at = self._measured_at(batch, rows)
+        return pa.Table.from_arrays([
+            pa.array(rows), ids, pa.repeat(pa.scalar(rep.kind), n), canonical, domain,
+            pa.array(value * factor), pa.repeat(pa.scalar(target.unit), n), pa.array(value),
+            raw_unit, pa.array(measured_at, pa.timestamp("us")), pa.array(~self._bad),
+        ], schema=_STAGED_SCHEMA)
 
-    def _canonicalize(self, items: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _canonicalize(self, items: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+        """Canonicalize each distinct string once; return canonical forms and an ok mask."""
         column = self.config.representation.input_column
-        results = {u: (self.canonical(u) if u else (None, "missing value"))
-                   for u in pd.unique(items)}
-        canonical = items.map({u: r[0] for u, r in results.items()}).to_numpy(dtype=object)
-        errors = items.map({u: r[1] for u, r in results.items()})
-        ok = errors.isna().to_numpy()
-        self._add_mask(~ok, rows, column, lambda i: str(errors.iloc[i]))
+        encoded = items.dictionary_encode()
+        results = [self.canonical(u) if u else (None, "missing value")
+                   for u in encoded.dictionary.to_pylist()]
+        index = _np(encoded.indices).astype(np.int64)
+        canonical = pa.array([r[0] for r in results], pa.string()).take(encoded.indices)
+        ok = np.array([r[1] is None for r in results], dtype=bool)[index]
+        self._add_mask(~ok, rows, column, lambda i: str(results[index[i]][1]))
         return canonical, ok
 
-    def _numbers(self, column: pd.Series, rows: np.ndarray, name: str) -> np.ndarray:
-        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
-                column.dtype):
-            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    def _numbers(self, column: pa.Array, rows: np.ndarray, name: str) -> np.ndarray:
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or \
+                pa.types.is_decimal(column.type):
+            values = _np(pc.cast(column, pa.float64())).astype(np.float64)
             self._add_mask(np.isnan(values), rows, name, lambda i: "value is missing or NaN")
             self._add_mask(np.isinf(values), rows, name,
                            lambda i: f"value {values[i]} is not finite")
             return values
-        text = _as_text(column)
-        values = pd.to_numeric(text.to_numpy(dtype=object), errors="coerce")
-        values = np.asarray(values, dtype=np.float64)
-        missing = (text == "").to_numpy()
-        nan_word = text.str.lower().isin(_NAN_WORDS).to_numpy()
+        text = _text(column)
+        try:  # fast path: every string parses
+            values = _np(pc.cast(text, pa.float64())).astype(np.float64)
+        except pa.ArrowInvalid:
+            values = np.asarray(pd.to_numeric(np.asarray(text.to_pylist(), dtype=object),
+                                              errors="coerce"), dtype=np.float64)
+        missing = _np(pc.equal(text, ""))
+        nan_word = _np(pc.is_in(pc.utf8_lower(text), value_set=pa.array(sorted(_NAN_WORDS))))
         not_number = np.isnan(values) & ~missing & ~nan_word
         self._add_mask(missing, rows, name, lambda i: "value is missing")
         self._add_mask(nan_word, rows, name, lambda i: "value is NaN; give a finite number")
         self._add_mask(not_number, rows, name,
-                       lambda i: f"value {text.iloc[i][:40]!r} is not a number")
+                       lambda i: f"value {text[i].as_py()[:40]!r} is not a number")
         self._add_mask(np.isinf(values), rows, name,
-                       lambda i: f"value {text.iloc[i][:40]!r} is not finite")
+                       lambda i: f"value {text[i].as_py()[:40]!r} is not finite")
         return values
 
-    def _units(self, frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _units(self, batch: pa.RecordBatch, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
         target = self.config.target
+        n = batch.num_rows
         if not self.has_unit:
-            return (np.full(len(frame), target.unit, dtype=object),
-                    np.ones(len(frame), dtype=np.float64))
-        units = _as_text(frame[target.unit_column])
-        table = {u: target.factor(u) for u in pd.unique(units)}
-        factor = units.map({u: np.nan if f is None else f for u, f in table.items()}).to_numpy(
-            dtype=np.float64)
+            return pa.repeat(pa.scalar(target.unit), n), np.ones(n, dtype=np.float64)
+        units = _text(batch.column(target.unit_column))
+        encoded = units.dictionary_encode()
+        names = encoded.dictionary.to_pylist()
+        factors = np.array([np.nan if target.factor(u) is None else target.factor(u)
+                            for u in names], dtype=np.float64)
+        index = _np(encoded.indices).astype(np.int64)
+        factor = factors[index]
         accepted = ", ".join(target.accepted_units())
         self._add_mask(np.isnan(factor), rows, target.unit_column, lambda i: (
-            f"unknown unit {units.iloc[i]!r}; accepted: {accepted} (add its factor to "
+            f"unknown unit {names[index[i]]!r}; accepted: {accepted} (add its factor to "
             f"[target.conversions] in the campaign file)"))
-        return units.to_numpy(dtype=object), np.nan_to_num(factor, nan=1.0)
+        return units, np.nan_to_num(factor, nan=1.0)
 
-    def _domains(self, frame: pd.DataFrame, canonical: np.ndarray, ok: np.ndarray,
-                 rows: np.ndarray) -> np.ndarray:
+    def _domains(self, batch: pa.RecordBatch, canonical: pa.Array, ok: np.ndarray,
+                 rows: np.ndarray) -> pa.Array:
         dom = self.config.domains
         if dom.method == "column":
             assert dom.column is not None
-            labels = _as_text(frame[dom.column])
-            self._add_mask((labels == "").to_numpy(), rows, dom.column,
+            labels = _text(batch.column(dom.column))
+            self._add_mask(_np(pc.equal(labels, "")), rows, dom.column,
                            lambda i: "missing domain label")
-            return labels.to_numpy(dtype=object)
+            return labels
         if dom.method == "elements":
             assert dom.element_groups is not None
             groups = dom.element_groups
             cache: dict[str, str] = {}
-            out = np.empty(len(canonical), dtype=object)
-            for i, (text, good) in enumerate(zip(canonical, ok, strict=True)):
-                if not good:
-                    continue
-                if text not in cache:
+            out: list[str | None] = []
+            for text, good in zip(canonical.to_pylist(), ok, strict=True):
+                if good and text not in cache:
                     cache[text] = _domain_of_canonical(text, self.config.representation.kind,
                                                        groups)
-                out[i] = cache[text]
-            return out
-        return np.full(len(canonical), None, dtype=object)
+                out.append(cache[text] if good else None)
+            return pa.array(out, pa.string())
+        return pa.nulls(batch.num_rows, pa.string())
 
-    def _measured_at(self, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    def _measured_at(self, batch: pa.RecordBatch, rows: np.ndarray) -> np.ndarray:
+        n = batch.num_rows
         if not self.has_measured_at:
-            return np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[us]")
-        raw = frame[MEASURED_AT]
-        text = _as_text(raw)
-        parsed = pd.to_datetime(raw if not pd.api.types.is_string_dtype(raw.dtype) else text
-                                .replace("", None), errors="coerce", utc=True, format="mixed")
-        bad = (parsed.isna() & (text != "")).to_numpy()
+            return np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+        column = batch.column(MEASURED_AT)
+        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+            raw = pd.Series(column.to_pandas())
+            text = pd.Series([str(v) for v in column.to_pylist()])
+        else:
+            text = pd.Series(_text(column).to_pylist(), dtype=object)
+            raw = text.replace("", None)
+        parsed = pd.Series(pd.to_datetime(raw, errors="coerce", utc=True, format="mixed"))
+        bad = (parsed.isna() & (text != "") & (text != "None")).to_numpy()
         self._add_mask(bad, rows, MEASURED_AT,
                        lambda i: f"{text.iloc[i][:40]!r} is not a date/time (use ISO 8601)")
         return parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
@@ -458,14 +467,20 @@ def _domain_of_canonical(text: str, kind: str, groups: list[list[str]]) -> str:
     return domain_from_elements(formula, groups)
 
 
-def _as_text(column: pd.Series) -> pd.Series:
+def _np(array: pa.Array) -> np.ndarray:
+    """Arrow array -> numpy (copying where Arrow must, e.g. booleans or nulls)."""
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _text(column: pa.Array) -> pa.Array:
     """Return a column as stripped strings ('' for missing; 13.0 -> '13')."""
-    if pd.api.types.is_float_dtype(column.dtype):
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        text = [("" if np.isnan(v) else (str(int(v)) if v.is_integer() else repr(v)))
-                for v in values]
-        return pd.Series(text, index=column.index, dtype=object)
-    return column.astype("string").fillna("").str.strip().astype(object)
+    if pa.types.is_floating(column.type):
+        values = _np(column).astype(np.float64)
+        return pa.array(["" if np.isnan(v) else (str(int(v)) if v.is_integer() else repr(v))
+                         for v in values.tolist()], pa.string())
+    if not pa.types.is_string(column.type):
+        column = pc.cast(column, pa.string())
+    return pc.utf8_trim_whitespace(pc.fill_null(column, ""))
 
 
 # ---------------------------------------------------------------------- entry point
@@ -552,12 +567,10 @@ def _validate_and_stage(config: CampaignConfig, path: Path, staged: Path,
                disable=None if progress else True, leave=False)
     try:
         with pq.ParquetWriter(staged, _STAGED_SCHEMA) as writer:
-            for frame in reader.batches():
-                rows = validator.batch(frame, n_rows + 1)
-                n_rows += len(frame)
-                bar.update(len(frame))
-                writer.write_table(pa.Table.from_pandas(rows, schema=_STAGED_SCHEMA,
-                                                        preserve_index=False))
+            for batch in reader.batches():
+                writer.write_table(validator.batch(batch, n_rows + 1))
+                n_rows += batch.num_rows
+                bar.update(batch.num_rows)
     except IngestValidationError as exc:
         _write_report(report, [*validator.problems, *exc.problems])
         raise IngestValidationError([*validator.problems, *exc.problems],
