@@ -89,6 +89,7 @@ def _readme_flow(tmp_path: Path, data_dir: Path, config: Path) -> pd.DataFrame:
     return pd.read_csv(tmp_path / "p.csv")
 
 
+@pytest.mark.slow  # five process starts with torch imports: ~50 s on two busy cores
 def test_readme_flow_in_real_processes(tmp_path: Path, data_dir: Path) -> None:
     predictions = _readme_flow(tmp_path, data_dir, write_polymer_config(tmp_path))
     assert len(predictions) == 20
