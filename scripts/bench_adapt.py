@@ -151,6 +151,39 @@ def summarize(records: list[dict]) -> dict:
             for k, v in out.items()}
 
 
+def plot(result: dict, path: Path) -> None:
+    """RMSE vs. target samples per split: mean ± std over seeds for each method."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    summary = result["summary"]
+    splits = sorted({k.split("/")[0] for k in summary})
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.2 * len(splits), 4.0), dpi=110,
+                             squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        for k, method in enumerate(("adapt", "condition", "scratch", "oracle")):
+            cells = sorted(((int(key.split("/")[2]), v) for key, v in summary.items()
+                            if key.startswith(f"{split}/{method}/")), key=lambda t: t[0])
+            if not cells:
+                continue
+            x = np.array([c[0] for c in cells])
+            m = np.array([c[1]["rmse_mean"] for c in cells])
+            sd = np.array([c[1]["rmse_std"] for c in cells])
+            style = "--" if method == "oracle" else "-"
+            ax.plot(x, m, style, marker="o", ms=4, color=f"C{k}", label=method)
+            ax.fill_between(x, m - sd, m + sd, color=f"C{k}", alpha=0.12)
+        ax.set_title(f"HOIP-{split.upper()} ({len(result['seeds'])} seeds)")
+        ax.set_xlabel("target-domain samples")
+        ax.set_ylabel("held-out RMSE (eV)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print a table and write JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_adapt.json")
+    ap.add_argument("--plot-only", action="store_true",
+                    help="only redraw the PNG from an existing JSON")
     args = ap.parse_args(argv)
+    if args.plot_only:
+        plot(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
+        return 0
     torch.set_num_threads(args.threads)
     data_dir = datasets.find_data_dir(None)
     model_kw = {"steps": args.steps, "ensemble": args.ensemble}
@@ -204,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary, "timing_2k": timing, "records": records,
         "wall_seconds": time.perf_counter() - t_start,
     }, indent=1))
-    print(f"wrote {args.out}")
+    plot(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
+    print(f"wrote {args.out} and its PNG")
     return 0
 
 
