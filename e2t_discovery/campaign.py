@@ -114,6 +114,7 @@ class CampaignStatus:
         objective: ``maximize``, ``minimize`` or ``range``.
         counts: ``measurements, measured_materials, materials, files``.
         current_round: Highest round seen.
+        rounds: Per round: ``round, measurements, proposals, answered, steps``.
         proposals: Proposal counts by status (``proposed``, ``measured``, ``dropped``).
         best: Best measured material overall (``material_id, domain, value``) or None.
         best_per_domain: ``domain, material_id, value, n`` (best first).
@@ -128,6 +129,7 @@ class CampaignStatus:
     objective: str
     counts: dict[str, int]
     current_round: int
+    rounds: pd.DataFrame
     proposals: dict[str, int]
     best: dict[str, Any] | None
     best_per_domain: pd.DataFrame
@@ -485,7 +487,8 @@ class Campaign:
             name=self.name, kind=self.config.representation.kind,
             property=self.config.target.property, unit=self.config.target.unit,
             objective=objective.direction, counts=self.store.measurement_counts(),
-            current_round=self.store.current_round(), proposals=by_status, best=best,
+            current_round=self.store.current_round(), rounds=self.store.rounds(),
+            proposals=by_status, best=best,
             best_per_domain=best_per_domain, last_model=self.store.latest_model(),
             screen_runs=len(self.store.screen_runs()))
 

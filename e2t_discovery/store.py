@@ -32,7 +32,7 @@ API (all writes run in a transaction; every query is parameterized):
 - Proposals: ``add_proposals(frame, *, round, strategy, ...)``, ``proposals(round=None,
   status=None)``, ``set_proposal_status(material_ids, status, round=None)``,
   ``proposed_material_ids()``.
-- Rounds: ``current_round()``, ``mark_step_done(round, step, info=None)``,
+- Rounds: ``current_round()``, ``rounds()``, ``mark_step_done(round, step, info=None)``,
   ``is_step_done(round, step)``, ``round_steps(round=None)``.
 - Events: ``log_event(kind, payload=None, round=None)``, ``events(limit=None)``.
 """
@@ -899,6 +899,24 @@ class Store:
             "SELECT greatest(coalesce((SELECT max(round) FROM proposal), 0), "
             "coalesce((SELECT max(round) FROM round_step), 0), "
             "coalesce((SELECT max(round) FROM measurement), 0))"))
+
+    def rounds(self) -> pd.DataFrame:
+        """Return one row per round: ``round, measurements, proposals, answered, steps``.
+
+        ``answered`` counts proposals of the round with status ``measured``; ``steps`` lists
+        the done steps in the order they were done.
+        """
+        return self._df(
+            "WITH r AS (SELECT round FROM measurement UNION SELECT round FROM proposal "
+            "UNION SELECT round FROM round_step) "
+            "SELECT r.round, "
+            "(SELECT count(*) FROM measurement m WHERE m.round = r.round) AS measurements, "
+            "(SELECT count(*) FROM proposal p WHERE p.round = r.round) AS proposals, "
+            "(SELECT count(*) FROM proposal p WHERE p.round = r.round "
+            "AND p.status = 'measured') AS answered, "
+            "coalesce((SELECT string_agg(step, ',' ORDER BY done_at) FROM round_step s "
+            "WHERE s.round = r.round), '') AS steps "
+            "FROM r ORDER BY r.round")
 
     def mark_step_done(self, round: int, step: str, info: dict[str, Any] | None = None) -> None:
         """Record that ``step`` of ``round`` is done (idempotent; the info is replaced)."""

@@ -245,6 +245,12 @@ def test_proposals_lifecycle(store: Store) -> None:
         ["a", "proposed", "top", "*C*"], ["b", "dropped", "ood", "*CC*"]]
     assert list(store.proposals(status="dropped")["material_id"]) == ["b"]
     assert store.current_round() == 1
+    store.set_proposal_status(["a"], "measured", round=1)
+    store.mark_step_done(1, "screen")
+    store.mark_step_done(1, "propose")
+    assert store.rounds().to_dict("records") == [
+        {"round": 1, "measurements": 0, "proposals": 2, "answered": 1,
+         "steps": "screen,propose"}]
 
 
 def test_round_steps_and_events(store: Store) -> None:

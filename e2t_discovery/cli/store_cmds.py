@@ -91,6 +91,14 @@ def status(name: NameArg, directory: DirOption = None) -> None:
     if info.best is not None:
         console.print(f"best so far: {info.best['material_id']} = {info.best['value']:.4g} "
                       f"{info.unit} (domain {info.best['domain']})", highlight=False)
+    if len(info.rounds) > 1 or info.rounds["proposals"].sum():
+        rounds = Table(title="rounds")
+        for col in ("round", "measurements", "proposals", "answered", "steps done"):
+            rounds.add_column(col)
+        for rec in info.rounds.itertuples():
+            rounds.add_row(str(rec.round), str(rec.measurements), str(rec.proposals),
+                           str(rec.answered), rec.steps or "-")
+        console.print(rounds)
     if not info.best_per_domain.empty:
         table = Table(title="best per domain")
         for col in ("domain", "material", f"value [{info.unit}]", "measured"):

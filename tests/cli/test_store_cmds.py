@@ -62,6 +62,17 @@ def test_init_ingest_status_export(tmp_path: Path, lab: Path) -> None:
     assert "measurements 30 of 30 materials" in out
     assert f"best so far: {best['id']} = {best[PROPERTY]:.4g} W/m/K" in out
     assert "no model yet; run `e2t train tc`" in out
+    assert "rounds" not in out  # one round, no proposals: no round table
+    with Campaign.open("tc", root=root) as c:
+        c.store.add_materials(pd.DataFrame({"id": ["cand"], "kind": "polymer",
+                                            "canonical": ["*CCN*"], "domain": ["3"]}),
+                              origin="library")
+        c.store.add_proposals(pd.DataFrame({"material_id": ["cand"]}), round=1,
+                              strategy="ucb")
+        c.store.mark_step_done(1, "propose")
+    out = _invoke(["status", "tc", "--dir", str(root)]).output
+    assert "round 1; proposals 1 proposed, 0 measured, 0 dropped" in out
+    assert "rounds" in out and "propose" in out
     _invoke(["export", "tc", "--out", str(tmp_path / "x"), "--dir", str(root)])
     exported = pd.read_csv(tmp_path / "x" / "measurements.csv")
     assert sorted(exported["material_id"]) == sorted(frame["id"])
