@@ -116,10 +116,11 @@ def initial_rows(table: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame
     """
     rng = np.random.default_rng(seed)
     classes = table["polymer_class"].astype(str)
-    picks = []
+    picks: list[int] = []
     for cls in SEED_CLASSES:
         members = np.flatnonzero(classes.to_numpy() == cls)
-        picks.extend(rng.choice(members, size=min(per_class, len(members)), replace=False))
+        picks.extend(int(i) for i in rng.choice(members, size=min(per_class, len(members)),
+                                                replace=False))
     return table.iloc[sorted(picks)].sort_values("id").reset_index(drop=True)
 
 

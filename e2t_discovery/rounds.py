@@ -279,7 +279,10 @@ def run_campaign(
 
             step("propose", do_propose)
             if simulate_with is not None:
-                step("measure", lambda r=r: measure_from_table(campaign, r, simulate_with))
+                def do_measure(r: int = r, lab: LabTable = simulate_with) -> dict[str, Any]:
+                    return measure_from_table(campaign, r, lab)
+
+                step("measure", do_measure)
             elif _lab_done(campaign, r):
                 step("measure", lambda: {"file": None, "source": "lab"})
             else:
