@@ -17,6 +17,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("nll", "mse"),
     "policy": EPISODE_POLICIES,
     "device": ("auto", "cpu", "cuda"),
+    "input_transform": ("none", "log1p"),
 }
 
 
@@ -32,6 +33,8 @@ class SurrogateConfig:
         layer_norm: LayerNorm on the MLP embedding (paper: True).
         linear_dim: Width of the linear path from the standardized input into the
             embedding (0 = the paper's encoder); lets predictions follow a trend outward.
+        input_transform: ``none`` or ``log1p`` (applied to inputs before standardization;
+            ``log1p`` damps large fingerprint counts).
         input_clip: Bound on standardized inputs.
         head: ``bayes`` (learned ridge penalty and noise) or ``ridge`` (fixed penalty
             ``ridge_lambda``, learned noise: the paper's head plus a noise level).
@@ -66,6 +69,7 @@ class SurrogateConfig:
     dropout: float = 0.2
     layer_norm: bool = True
     linear_dim: int = 4
+    input_transform: str = "none"
     input_clip: float = 10.0
     head: str = "bayes"
     ridge_lambda: float = 1.0

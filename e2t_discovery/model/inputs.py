@@ -81,9 +81,19 @@ class VectorInputs(InputKind):
 
     name = "mlp"
 
-    def __init__(self, clip: float = 10.0) -> None:
+    def __init__(self, clip: float = 10.0, transform: str = "none") -> None:
         self.clip = clip
+        self.transform = transform
         self.standardizer: Standardizer | None = None
+
+    def _pre(self, X: np.ndarray) -> np.ndarray:
+        """Apply the configured elementwise transform (``log1p`` needs X > -1)."""
+        if self.transform == "log1p":
+            if (X <= -1).any():
+                raise ModelError("input_transform='log1p' needs inputs > -1 (counts); "
+                                 "use input_transform='none' for signed descriptors")
+            return np.log1p(X)
+        return X
 
     def validate(self, X: Any) -> np.ndarray:
         """Return ``X`` as a finite ``n x d`` float32 array matching the fitted width."""
@@ -104,7 +114,7 @@ class VectorInputs(InputKind):
 
     def fit(self, X: np.ndarray) -> None:
         """Fit the standardizer."""
-        self.standardizer = Standardizer.fit(X, clip=self.clip)
+        self.standardizer = Standardizer.fit(self._pre(X), clip=self.clip)
 
     def _std(self) -> Standardizer:
         if self.standardizer is None:
@@ -113,7 +123,7 @@ class VectorInputs(InputKind):
 
     def prepare(self, X: np.ndarray, device: torch.device) -> Tensor:
         """Standardize and move to the device: ``n x d`` float32 tensor."""
-        return torch.from_numpy(self._std().transform(X)).to(device)
+        return torch.from_numpy(self._std().transform(self._pre(X))).to(device)
 
     def select(self, prepared: Tensor, idx: np.ndarray) -> Tensor:
         """Rows ``idx`` of the prepared tensor."""
@@ -212,4 +222,6 @@ class GraphInputs(InputKind):
 
 def make_inputs(config: SurrogateConfig) -> InputKind:
     """Return the input kind of a configuration."""
-    return VectorInputs(config.input_clip) if config.encoder == "mlp" else GraphInputs()
+    if config.encoder == "mlp":
+        return VectorInputs(config.input_clip, config.input_transform)
+    return GraphInputs()

@@ -351,7 +351,10 @@ class E2TSurrogate:
         if self.config.encoder != "mlp":
             raise ModelError("joint_posterior_torch needs encoder='mlp' (descriptor tensors)")
         std = self.inputs.standardizer  # type: ignore[attr-defined]
-        z = std.transform_torch(x.to(device=self.device, dtype=torch.float32))
+        x = x.to(device=self.device, dtype=torch.float32)
+        if self.config.input_transform == "log1p":
+            x = torch.log1p(x)
+        z = std.transform_torch(x)
         phis = []
         for m in self.members:
             m.eval()

@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Out-of-domain benchmark: E2T against baselines on the paper's extrapolation splits.
+
+Examples:
+    E2T_DATA_DIR=../shared/data python scripts/bench_extrapolation.py --dataset pi1070 \
+        --seeds 5 --jobs 2 --out scripts/results/pi1070.json
+    E2T_DATA_DIR=../shared/data python scripts/bench_extrapolation.py --dataset hoip \
+        --split pbi --seeds 5 --out scripts/results/hoip_pbi.json
+
+Prints a compact table and writes JSON (command, versions, seeds and machine included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PI1070_PROPERTIES = ("Cp", "refractive_index", "thermal_conductivity", "density")
+PI1070_CLASSES = (13, 3, 2, 4, 1, 7, 9, 10, 15)
+
+#: E2T on Morgan count fingerprints; input transform and training length chosen on
+#: validation classes inside the training data (never on a test class).
+PI1070_E2T = {"input_transform": "log1p", "steps": 500, "lr": 1.5e-3, "device": "cpu"}
+#: E2T on HOIP structure descriptors (see /work/notes/research/HOIP_FINDINGS.md).
+HOIP_E2T: dict[str, Any] = {"steps": 800, "device": "cpu"}
+
+
+def _methods(dataset: str) -> dict[str, Any]:
+    from e2t_discovery.model import E2TSurrogate
+    from e2t_discovery.model.baselines import make_baseline
+    from e2t_discovery.model.benchmark import Method
+
+    e2t_cfg = PI1070_E2T if dataset == "pi1070" else HOIP_E2T
+    kernel = "minmax" if dataset == "pi1070" else "rbf"
+
+    def e2t(seed: int) -> Any:
+        return _Quiet(E2TSurrogate(**e2t_cfg, seed=seed))
+
+    return {
+        "e2t": Method(e2t, params=e2t_cfg),
+        "ridge": Method(lambda s: make_baseline("ridge"), deterministic=True),
+        "rf": Method(lambda s: make_baseline("rf", seed=s)),
+        "gp": Method(lambda s: make_baseline("gp", kernel=kernel), deterministic=True,
+                     params={"kernel": kernel}),
+        "mlp": Method(lambda s: make_baseline("mlp", seed=s)),
+        "e2t_oracle": Method(e2t, oracle=True, max_seeds=1, params=e2t_cfg),
+    }
+
+
+class _Quiet:
+    """Fit the surrogate without a progress bar (many fits run in worker processes)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def fit(self, X: Any, y: Any, groups: Any) -> _Quiet:
+        self.model.fit(X, y, groups, progress=False)
+        return self
+
+    def predict(self, X: Any, return_std: bool = False) -> Any:
+        return self.model.predict(X, return_std=return_std)
+
+
+def _pi1070_cell(args: tuple[int, str, list[int]]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    from e2t_discovery.datasets import load_pi1070, pi1070_class_splits
+    from e2t_discovery.featurize import get_featurizer
+    from e2t_discovery.model.benchmark import evaluate_split
+
+    cls, prop, seeds = args
+    frame = load_pi1070()
+    frame = frame[frame[prop].notna()].reset_index(drop=True)
+    X = get_featurizer("polymer").transform(frame["smiles"].tolist())
+    y = frame[prop].to_numpy(dtype=float)
+    groups = frame["polymer_class"].to_numpy()
+    train, test = pi1070_class_splits(frame)[cls]
+    start = time.time()
+    methods = evaluate_split(X, y, groups, train, test, _methods("pi1070"), seeds)
+    return {"class": cls, "target": prop, "n_train": int(train.size),
+            "n_test": int(test.size), "test_std": float(y[test].std()),
+            "seconds": round(time.time() - start, 1), "methods": methods}
+
+
+def _hoip(split: str, seeds: list[int]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    from e2t_discovery.datasets import hoip_domains, hoip_split, load_hoip
+    from e2t_discovery.featurize import get_featurizer
+    from e2t_discovery.model.benchmark import evaluate_split
+
+    frame = load_hoip()
+    X = get_featurizer("structure").transform(frame["cif_path"].tolist())
+    y = frame["band_gap_gga"].to_numpy(dtype=float)
+    train, test = hoip_split(frame, split)  # type: ignore[arg-type]
+    return {"methods": evaluate_split(X, y, hoip_domains(frame), train, test,
+                                      _methods("hoip"), seeds),
+            "n_train": int(train.size), "n_test": int(test.size)}
+
+
+def _row(name: str, s: dict[str, float]) -> str:
+    cov = f"{s['coverage90_mean']:.2f}" if "coverage90_mean" in s else "  - "
+    return (f"  {name:11s} R2 {s['r2_mean']:7.3f}±{s['r2_std']:.3f}  RMSE {s['rmse_mean']:.4g}"
+            f"±{s['rmse_std']:.2g}  MAE {s['mae_mean']:.4g}  cov90 {cov}  "
+            f"NLL {s.get('nll_mean', float('nan')):.3f}")
+
+
+def _pi1070_summary(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    names = [n for n in cells[0]["methods"] if not cells[0]["methods"][n]["oracle"]]
+    wins = sum(all(c["methods"]["e2t"]["rmse_mean"] < c["methods"][n]["rmse_mean"]
+                   for n in names if n != "e2t") for c in cells)
+    methods = {}
+    for n in cells[0]["methods"]:
+        rel = [c["methods"][n]["rmse_mean"] / c["test_std"] for c in cells]
+        methods[n] = {"rmse_over_test_std_mean": float(np.mean(rel)),
+                      "r2_mean": float(np.mean([c["methods"][n]["r2_mean"] for c in cells]))}
+        if "coverage90_mean" in cells[0]["methods"][n]:
+            methods[n]["coverage90_mean"] = float(np.mean(
+                [c["methods"][n]["coverage90_mean"] for c in cells]))
+            methods[n]["nll_mean"] = float(np.mean([c["methods"][n]["nll_mean"] for c in cells]))
+    return {"e2t_best_rmse_cells": wins, "n_cells": len(cells), "methods": methods}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=("hoip", "pi1070"), required=True)
+    parser.add_argument("--split", choices=("gef", "pbi"), default=None)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (PI1070 cells)")
+    parser.add_argument("--classes", default=",".join(map(str, PI1070_CLASSES)))
+    parser.add_argument("--properties", default=",".join(PI1070_PROPERTIES))
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.dataset == "hoip" and args.split is None:
+        parser.error("--split gef|pbi is required for --dataset hoip")
+    from e2t_discovery.model.benchmark import environment_info
+
+    seeds = list(range(args.seeds))
+    record: dict[str, Any] = {
+        "dataset": args.dataset, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "seeds": seeds, **environment_info(),
+        "e2t_config": PI1070_E2T if args.dataset == "pi1070" else HOIP_E2T,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    if args.dataset == "pi1070":
+        record.update(split="leave-one-class-out", target=args.properties.split(","), cells=[])
+        todo = [(int(c), p, seeds) for c in args.classes.split(",")
+                for p in args.properties.split(",")]
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for cell in pool.map(_pi1070_cell, todo):
+                record["cells"].append(cell)
+                print(f"class {cell['class']:>2} {cell['target']} (test std "
+                      f"{cell['test_std']:.4g}, {cell['seconds']} s)", flush=True)
+                for name, s in cell["methods"].items():
+                    print(_row(name, s), flush=True)
+                record.update(_pi1070_summary(record["cells"]))
+                record["wall_seconds"] = round(time.time() - start, 1)
+                args.out.write_text(json.dumps(record, indent=1))
+        print(f"E2T best mean RMSE in {record['e2t_best_rmse_cells']} of "
+              f"{record['n_cells']} cells", flush=True)
+    else:
+        record.update(split=args.split, target="band_gap_gga", **_hoip(args.split, seeds))
+        for name, s in record["methods"].items():
+            print(_row(name, s), flush=True)
+        record["wall_seconds"] = round(time.time() - start, 1)
+        args.out.write_text(json.dumps(record, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())

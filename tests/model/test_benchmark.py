@@ -1,0 +1,32 @@
+"""Benchmark metrics and the split evaluator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from e2t_discovery.model.baselines import make_baseline
+from e2t_discovery.model.benchmark import Method, evaluate_split, regression_metrics
+
+
+def test_regression_metrics_values() -> None:
+    y = np.array([0.0, 1.0, 2.0, 3.0])
+    m = regression_metrics(y, y + np.array([0.1, -0.1, 0.1, -0.1]), np.full(4, 0.1))
+    assert m["rmse"] == pytest.approx(0.1) and m["mae"] == pytest.approx(0.1)
+    assert m["r2"] == pytest.approx(1 - 0.04 / 5.0)
+    assert m["coverage90"] == 1.0
+    assert m["nll"] == pytest.approx(0.5 * np.log(2 * np.pi * 0.01) + 0.5)
+    assert regression_metrics(y, y + 1.0, np.full(4, 0.1))["coverage90"] == 0.0
+
+
+def test_evaluate_split_runs_deterministic_once_and_oracle_on_half() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] + 0.01 * rng.normal(size=60)
+    groups = np.repeat([0, 1, 2], 20)
+    methods = {"ridge": Method(lambda s: make_baseline("ridge"), deterministic=True),
+               "rf": Method(lambda s: make_baseline("rf", n_estimators=10, seed=s)),
+               "oracle": Method(lambda s: make_baseline("ridge"), oracle=True)}
+    out = evaluate_split(X, y, groups, np.arange(40), np.arange(40, 60), methods, [0, 1, 2])
+    assert out["ridge"]["n_runs"] == 1 and out["rf"]["n_runs"] == 3
+    assert out["ridge"]["r2_mean"] > 0.99 and out["oracle"]["oracle"] is True
