@@ -42,6 +42,8 @@ class Method:
         oracle: Train with half of the test domain added, score on the other half.
         max_seeds: Run at most this many seeds (None = all).
         params: Settings recorded with the results.
+        input: Key of the inputs to use when :func:`evaluate_split` gets a dict of inputs
+            (e.g. ``"X"`` descriptors for baselines, ``"graphs"`` for a graph encoder).
     """
 
     factory: Callable[[int], Any]
@@ -49,6 +51,7 @@ class Method:
     oracle: bool = False
     max_seeds: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    input: str = "X"
 
 
 def regression_metrics(y: np.ndarray, mean: np.ndarray,
@@ -110,7 +113,8 @@ def evaluate_split(
     """Fit and score every method on one split.
 
     Args:
-        X: ``n x d`` array or list of ``n`` inputs (graphs).
+        X: ``n x d`` array or list of ``n`` inputs (graphs), or a dict of such inputs
+            from which each method takes ``X[method.input]``.
         y: ``n`` targets.
         groups: ``n`` domain labels (given to ``fit``).
         train: Training row positions.
@@ -132,7 +136,8 @@ def evaluate_split(
                 perm = np.random.default_rng(10_000 + seed).permutation(test)
                 half = perm.size // 2
                 tr, te = np.concatenate([train, perm[:half]]), np.sort(perm[half:])
-            runs.append(_run_one(method.factory(seed), X, y, groups, tr, te))
+            data = X[method.input] if isinstance(X, dict) else X
+            runs.append(_run_one(method.factory(seed), data, y, groups, tr, te))
             if on_done is not None:
                 on_done(name, seed)
         summary: dict[str, Any] = summarize_runs(runs)

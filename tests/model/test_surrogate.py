@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from e2t_discovery.exceptions import ConfigError, ModelError, NotFittedError
+from e2t_discovery.featurize.graph import CrystalGraph
 from e2t_discovery.model import E2TSurrogate, SurrogateConfig
 
 FAST = {"steps": 150, "n_support": 96, "n_query": 32, "hidden": (32, 32), "eval_every": 25,
@@ -120,3 +121,33 @@ def test_kmeans_domains_when_no_groups_and_errors(task) -> None:
         E2TSurrogate(stepz=3)
     with pytest.raises(ConfigError, match="model.loss='l1'"):
         SurrogateConfig(loss="l1")
+
+
+def _graph(rng: np.random.Generator, size: float) -> CrystalGraph:
+    n = int(rng.integers(3, 7))
+    src, dst = np.meshgrid(np.arange(n), np.arange(n))
+    keep = src != dst
+    edges = np.stack([src[keep], dst[keep]]).astype(np.int64)
+    return CrystalGraph(
+        node_features=(rng.normal(size=(n, 4)) + size).astype(np.float32),
+        edge_index=edges,
+        edge_features=rng.random((edges.shape[1], 3)).astype(np.float32),
+        global_features=np.array([size, rng.normal()], dtype=np.float32),
+    )
+
+
+def test_graph_encoder_plugs_in_and_round_trips(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    sizes = np.repeat(np.arange(4), 15).astype(float)
+    graphs = [_graph(rng, s) for s in sizes]
+    y = 1.5 * sizes + 0.05 * rng.normal(size=sizes.size)
+    model = E2TSurrogate(encoder="graph", steps=25, n_support=30, n_query=10, device="cpu",
+                         graph_params={"hidden": 8, "n_conv": 1, "linear_path": "identity"})
+    model.fit(graphs[:45], y[:45], sizes[:45], progress=False)
+    mean, std = model.predict(graphs[45:], return_std=True)
+    assert mean.shape == (15,) and np.all(std > 0)
+    assert np.sqrt(np.mean((mean - y[45:]) ** 2)) < np.sqrt(np.mean((y[:45].mean() - y[45:]) ** 2))
+    model.save(tmp_path / "g")
+    np.testing.assert_array_equal(E2TSurrogate.load(tmp_path / "g").predict(graphs[45:]), mean)
+    with pytest.raises(ModelError, match="needs a list of CrystalGraph"):
+        model.predict(np.zeros((3, 2)))
