@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/e2t-bench"))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_screen.json")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the runs already in --out (same size/workers replaced)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -248,6 +250,13 @@ def main(argv: list[str] | None = None) -> dict:
                      "rdkit": __import__("rdkit").__version__, "numpy": np.__version__},
         "seed": args.seed, "batch_size": args.batch_size, "runs": rows,
     }
+    if args.append and args.out.is_file():
+        new = {(r["n"], r["workers"]) for r in rows}
+        old = json.loads(args.out.read_text())
+        kept = [r for r in old["runs"] if (r["n"], r["workers"]) not in new]
+        result["runs"] = sorted([*kept, *rows], key=lambda r: (r["n"], r["workers"]))
+        result["command"] = [*([old["command"]] if isinstance(old["command"], str)
+                               else old["command"]), result["command"]]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
