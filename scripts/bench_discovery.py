@@ -331,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", nargs="+", default=["pi1070-tc", "pi1070-cp", "hoip-pbi"])
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="run seeds first-seed .. first-seed + seeds - 1")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="combine the runs of these JSON files (same settings) into --out")
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--n-initial", type=int, default=100)
@@ -358,7 +362,18 @@ def main(argv: list[str] | None = None) -> int:
     tasks = {name: builders[name]() for name in args.tasks}
     runs: list[dict[str, Any]] = []
     t_start = time.perf_counter()
-    for seed in range(args.seeds):
+    if args.merge:
+        merged: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for path in args.merge:
+            for run in json.loads(path.read_text())["runs"]:
+                merged[(run["task"], run["strategy"], run["seed"])] = run
+        runs = sorted(merged.values(), key=lambda r: (r["seed"], r["task"]))
+        runs = [r for r in runs if r["task"] in tasks]
+        summary = aggregate(runs, tasks)
+        write(args, argv, runs, summary, tasks, len({r["seed"] for r in runs}), 0.0)
+        print_table(summary)
+        return 0
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for tname, task in tasks.items():
             fitted = None
             if any(s.startswith("e2t") for s in args.strategies):
@@ -377,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{strat}: first hit {run['first_hit']}, found {run['found']:.2f}",
                       file=sys.stderr, flush=True)
         summary = aggregate(runs, tasks)
-        write(args, argv, runs, summary, tasks, seed + 1, time.perf_counter() - t_start)
+        write(args, argv, runs, summary, tasks, seed + 1 - args.first_seed,
+              time.perf_counter() - t_start)
     print_table(summary)
     return 0
 
