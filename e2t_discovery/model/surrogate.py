@@ -199,10 +199,11 @@ class E2TSurrogate:
         for step in range(1, cfg.steps + 1):
             member.train()
             opt.zero_grad()
-            loss = sum(
+            episodes = [sampler.sample() for _ in range(cfg.episodes_per_step)]
+            loss = torch.stack([
                 self._episode_loss(member, prepared, ys, tr[ep.support], tr[ep.query])
-                for ep in (sampler.sample() for _ in range(cfg.episodes_per_step))
-            ) / cfg.episodes_per_step
+                for ep in episodes
+            ]).mean()
             loss.backward()
             opt.step()
             bar.update(1)
@@ -232,7 +233,10 @@ class E2TSurrogate:
         bs = self.config.batch_size
         parts = [member.encoder(self.inputs.select(prepared, idx[i:i + bs]))
                  for i in range(0, idx.size, bs)]
-        return torch.cat(parts) if parts else torch.zeros(0, member.encoder.out_dim)
+        if not parts:  # an empty batch embeds to an empty matrix
+            width = int(member.encoder.out_dim)  # type: ignore[arg-type]
+            return torch.zeros(0, width, device=self.device)
+        return torch.cat(parts)
 
     @torch.no_grad()
     def _validation_loss(self, member: _Member, prepared: Any, ys: Tensor,
