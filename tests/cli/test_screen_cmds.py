@@ -65,10 +65,10 @@ def campaign_root(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return root
 
 
-def test_library_screen_propose(campaign_root, tmp_path, ray_session):
+def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session):
     lib = tmp_path / "lib"
     _cli(["library", "polymers", "--n", "600", "--seed", "4", "--out", str(lib),
-          "--shard-size", "200"])
+          "--shard-size", "200", "--data-dir", str(data_dir)])
     assert len(list(lib.glob("shard-*.parquet"))) == 3
     _cli(["screen", "tc", "--library", str(lib), "--batch-size", "128", "--workers", "2",
           "--dir", str(campaign_root)])
@@ -114,11 +114,11 @@ def test_bad_input_exits_with_one_line(campaign_root, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_killed_screen_resumes_with_the_remaining_shards(campaign_root, tmp_path):
+def test_killed_screen_resumes_with_the_remaining_shards(campaign_root, data_dir, tmp_path):
     """SIGKILL `e2t screen` (and its Ray) after two shards; a re-run does only the rest."""
     lib = tmp_path / "lib"
     _cli(["library", "polymers", "--n", "1200", "--seed", "9", "--out", str(lib),
-          "--shard-size", "150"])
+          "--shard-size", "150", "--data-dir", str(data_dir)])
     with Campaign.open("tc", root=campaign_root) as campaign:  # a second campaign, same model
         config = campaign.dir / "config.toml"
     with Campaign.create("tk", config, root=campaign_root) as other:
