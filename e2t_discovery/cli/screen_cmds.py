@@ -92,7 +92,7 @@ def screen(
     name: Annotated[str, typer.Argument(help="Campaign name.")],
     library: Annotated[Path | None, typer.Option(
         "--library", help="Library: folder of Parquet shards, .parquet or .csv file "
-                          "(default: the campaign's [library] path).")] = None,
+                          "(default: the campaign's library.path).")] = None,
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", envvar="RAY_ADDRESS",
         help="Ray cluster to use ('auto' or host:port); default: a local Ray.")] = None,
@@ -121,7 +121,9 @@ def propose(
     name: Annotated[str, typer.Argument(help="Campaign name.")],
     out: Annotated[Path, typer.Option("--out", help="CSV to write the batch to.")],
     strategy: Annotated[str | None, typer.Option(
-        "--strategy", help="Strategy name (default: the campaign's).")] = None,
+        "--strategy", help="Strategy name (default: the campaign's): greedy, ucb, logei, "
+                           "qlognei, thompson, random, ood-ucb, new-domain or a plugin.")]
+    = None,
     batch: Annotated[int | None, typer.Option(
         "--batch", help="Batch size q (default: the campaign's).")] = None,
     param: Annotated[list[str] | None, typer.Option(
