@@ -225,6 +225,19 @@ def initial_data(task: Task, seed: int) -> np.ndarray:
                               replace=False))
 
 
+def best_curve(task: Task, seed: int, order: list[int]) -> np.ndarray:
+    """Best raw value so far after each measurement of a campaign.
+
+    The initial data count when they are candidates themselves (PI1070); when the pool is
+    another set of materials (HOIP: the Pb–I compounds), only pool measurements count.
+    """
+    values = task.y[np.asarray(order, dtype=int)]
+    if len(np.intersect1d(task.pool, task.source)):
+        values = np.concatenate([[float(np.max(task.y[initial_data(task, seed)]))], values])
+        return task.sign * np.maximum.accumulate(values)[1:]
+    return task.sign * np.maximum.accumulate(values)
+
+
 def run_one(task: Task, strategy: str, seed: int, args: argparse.Namespace,
             fitted_e2t: Any | None) -> dict[str, Any]:
     """Run one campaign; return its trace and metrics."""
@@ -247,12 +260,10 @@ def run_one(task: Task, strategy: str, seed: int, args: argparse.Namespace,
         policy=AdaptPolicy(threshold=args.adapt_threshold, steps=args.adapt_steps),
         prefit=fitted_e2t is not None)
     hit = first_hit(trace.order, task.targets)
-    init_best = float(np.max(task.y[init]))
-    best = np.maximum.accumulate(np.concatenate([[init_best], task.y[trace.order]]))[1:]
     return {
         "task": task.name, "strategy": strategy, "seed": seed,
         "first_hit": hit, "found": fraction_found(trace.order, task.targets, task.budget),
-        "best_so_far": (task.sign * best).tolist(),
+        "best_so_far": best_curve(task, seed, trace.order).tolist(),
         "order": trace.order, "batch_rmse": trace.batch_rmse,
         "fine_tunes": trace.fine_tunes, "update_seconds": trace.update_seconds,
         "seconds": time.perf_counter() - t0,
@@ -369,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                 merged[(run["task"], run["strategy"], run["seed"])] = run
         runs = sorted(merged.values(), key=lambda r: (r["seed"], r["task"]))
         runs = [r for r in runs if r["task"] in tasks]
+        for r in runs:  # recomputed: the curve's definition may have changed since
+            r["best_so_far"] = best_curve(tasks[r["task"]], r["seed"], r["order"]).tolist()
         summary = aggregate(runs, tasks)
         write(args, argv, runs, summary, tasks, len({r["seed"] for r in runs}), 0.0)
         print_table(summary)
@@ -409,7 +422,9 @@ def write(args: argparse.Namespace, argv: list[str] | None, runs: list[dict[str,
                      "numpy": np.__version__},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "torch_threads": args.threads},
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: ([str(x) for x in v] if isinstance(v, list) and v
+                         and isinstance(v[0], Path) else str(v) if isinstance(v, Path) else v)
+                     for k, v in vars(args).items()},
         "seeds_done": seeds_done, "wall_seconds": wall,
         "tasks": {n: {"n": len(t.y), "pool": len(t.pool), "targets": sorted(t.targets),
                       "target_domains": sorted({str(t.domains[i]) for i in t.targets}),
