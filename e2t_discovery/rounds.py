@@ -227,7 +227,7 @@ def run_campaign(
             steps (screen, strategy, ingest) pass through unchanged.
     """
     from e2t_discovery.propose import propose_campaign
-    from e2t_discovery.screen import _RayContext, screen_campaign
+    from e2t_discovery.screen import RayContext, screen_campaign
 
     if rounds < 1:
         raise E2TError(f"--rounds {rounds} must be at least 1")
@@ -239,7 +239,7 @@ def run_campaign(
     cfg = campaign.config
     done: list[RoundResult] = []
     r = next_round(campaign)
-    with _RayContext(ray_address, workers):
+    with RayContext(ray_address, workers):
         while r <= rounds:
             seconds: dict[str, float] = {}
             resumed: list[str] = []

@@ -49,6 +49,7 @@ __all__ = [
     "SCORE_COLUMNS",
     "REJECT_COLUMNS",
     "LibraryUnit",
+    "RayContext",
     "ScoreSettings",
     "ScreenSummary",
     "acquisition_values",
@@ -446,13 +447,13 @@ def _write_atomic(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     tmp.replace(path)
 
 
-class _RayContext:
+class RayContext:
     """Connect to Ray (``address``), or start a local one; shut down only what we started."""
 
     def __init__(self, address: str | None, num_cpus: int | None) -> None:
         self.address, self.num_cpus, self.started = address, num_cpus, False
 
-    def __enter__(self) -> _RayContext:
+    def __enter__(self) -> RayContext:
         import ray
 
         if not ray.is_initialized():
@@ -546,7 +547,7 @@ def screen_library(
         return summary
     files = _model_files(Path(model_dir))
     start = time.perf_counter()
-    with _RayContext(ray_address, workers):
+    with RayContext(ray_address, workers):
         actors = _start_actors(files, settings, workers, num_gpus)
         ray.get([a.ready.remote() for a in actors])
         summary.startup_s = time.perf_counter() - start

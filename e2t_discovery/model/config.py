@@ -18,6 +18,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "policy": EPISODE_POLICIES,
     "device": ("auto", "cpu", "cuda"),
     "input_transform": ("none", "log1p"),
+    "kernel": ("tanimoto", "rbf"),
 }
 
 
@@ -36,6 +37,11 @@ class SurrogateConfig:
         input_transform: ``none`` or ``log1p`` (applied to inputs before standardization;
             ``log1p`` damps large fingerprint counts).
         input_clip: Bound on standardized inputs.
+        kernel_dim: Landmarks of the kernel path (0 = none): Nystroem features of a fixed
+            kernel on the inputs, appended to the embedding with a learned scale, so the
+            head is kernel ridge regression plus the meta-learned features.
+        kernel: Kernel of the kernel path: ``tanimoto`` (non-negative counts, e.g.
+            fingerprints) or ``rbf`` (standardized descriptors, median-heuristic length).
         head: ``bayes`` (learned ridge penalty and noise) or ``ridge`` (fixed penalty
             ``ridge_lambda``, learned noise: the paper's head plus a noise level).
         ridge_lambda: Initial (``bayes``) or fixed (``ridge``) ridge penalty.
@@ -71,6 +77,8 @@ class SurrogateConfig:
     linear_dim: int = 4
     input_transform: str = "none"
     input_clip: float = 10.0
+    kernel_dim: int = 0
+    kernel: str = "tanimoto"
     head: str = "bayes"
     ridge_lambda: float = 1.0
     loss: str = "nll"
@@ -106,6 +114,8 @@ class SurrogateConfig:
                      "eval_every", "patience", "batch_size", "episodes_per_step"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"model.{name}={getattr(self, name)!r} must be >= 1")
+        if self.kernel_dim < 0:
+            raise ConfigError(f"model.kernel_dim={self.kernel_dim} must be >= 0")
         if self.linear_dim < 0 or not 0.0 <= self.dropout < 1.0 or self.lr <= 0:
             raise ConfigError(
                 f"model.linear_dim={self.linear_dim}, dropout={self.dropout}, lr={self.lr}: "

@@ -72,9 +72,13 @@ class MLPEncoder(nn.Module):
         layer_norm: Apply a LayerNorm to the MLP embedding (paper: True).
         linear_dim: Width of the linear path from the input into the embedding; 0 disables
             it (the paper's encoder).
+        kernel_dim: Number of fixed kernel features appended to the input columns (see
+            :mod:`~e2t_discovery.model.kernel_path`); they pass into the embedding times a
+            learned scale. 0: none.
 
     Shapes:
-        ``forward``: ``n x in_dim`` -> ``n x (embed_dim + linear_dim)``.
+        ``forward``: ``n x (in_dim + kernel_dim)`` ->
+        ``n x (embed_dim + linear_dim + kernel_dim)``.
     """
 
     def __init__(
@@ -85,8 +89,11 @@ class MLPEncoder(nn.Module):
         dropout: float = 0.2,
         layer_norm: bool = True,
         linear_dim: int = 0,
+        kernel_dim: int = 0,
     ) -> None:
         super().__init__()
+        self.in_dim = in_dim
+        self.kernel_dim = kernel_dim
         layers: list[nn.Module] = []
         width = in_dim
         for h in hidden:
@@ -99,11 +106,17 @@ class MLPEncoder(nn.Module):
         self.linear = nn.Linear(in_dim, linear_dim, bias=False) if linear_dim > 0 else None
         if self.linear is not None:
             nn.init.normal_(self.linear.weight, std=1.0 / np.sqrt(in_dim))
-        self.out_dim = embed_dim + linear_dim
+        self.log_kernel_scale = (nn.Parameter(torch.zeros(())) if kernel_dim > 0 else None)
+        self.out_dim = embed_dim + linear_dim + kernel_dim
 
     def forward(self, x: Tensor) -> Tensor:
-        """Embed a batch: ``n x in_dim`` -> ``n x out_dim``."""
-        z = self.mlp(x)
-        if self.linear is None:
-            return z
-        return torch.cat([z, self.linear(x)], dim=-1)
+        """Embed a batch: ``n x (in_dim + kernel_dim)`` -> ``n x out_dim``."""
+        k = None
+        if self.log_kernel_scale is not None:
+            x, k = x[..., : self.in_dim], x[..., self.in_dim:] * self.log_kernel_scale.exp()
+        parts = [self.mlp(x)]
+        if self.linear is not None:
+            parts.append(self.linear(x))
+        if k is not None:
+            parts.append(k)
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)

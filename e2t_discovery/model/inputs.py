@@ -24,6 +24,7 @@ from e2t_discovery.exceptions import ModelError
 from e2t_discovery.featurize.graph import CrystalGraph
 from e2t_discovery.model.config import SurrogateConfig
 from e2t_discovery.model.encoder import MLPEncoder, Standardizer
+from e2t_discovery.model.kernel_path import KernelFeatures
 
 __all__ = ["InputKind", "VectorInputs", "GraphInputs", "make_inputs"]
 
@@ -81,10 +82,15 @@ class VectorInputs(InputKind):
 
     name = "mlp"
 
-    def __init__(self, clip: float = 10.0, transform: str = "none") -> None:
+    def __init__(self, clip: float = 10.0, transform: str = "none", kernel: str = "tanimoto",
+                 kernel_dim: int = 0, seed: int = 0) -> None:
         self.clip = clip
         self.transform = transform
+        self.kernel = kernel
+        self.kernel_dim = kernel_dim
+        self.seed = seed
         self.standardizer: Standardizer | None = None
+        self.kernel_features: KernelFeatures | None = None
 
     def _pre(self, X: np.ndarray) -> np.ndarray:
         """Apply the configured elementwise transform (``log1p`` needs X > -1)."""
@@ -113,8 +119,13 @@ class VectorInputs(InputKind):
         return arr
 
     def fit(self, X: np.ndarray) -> None:
-        """Fit the standardizer."""
-        self.standardizer = Standardizer.fit(self._pre(X), clip=self.clip)
+        """Fit the standardizer (and the kernel path's landmarks when configured)."""
+        pre = self._pre(X)
+        self.standardizer = Standardizer.fit(pre, clip=self.clip)
+        self.kernel_features = None
+        if self.kernel_dim > 0:
+            self.kernel_features = KernelFeatures.fit(
+                pre, self.standardizer, self.kernel, self.kernel_dim, self.seed)
 
     def _std(self) -> Standardizer:
         if self.standardizer is None:
@@ -122,8 +133,29 @@ class VectorInputs(InputKind):
         return self.standardizer
 
     def prepare(self, X: np.ndarray, device: torch.device) -> Tensor:
-        """Standardize and move to the device: ``n x d`` float32 tensor."""
-        return torch.from_numpy(self._std().transform(self._pre(X))).to(device)
+        """Standardize and move to the device: ``n x d`` float32 tensor.
+
+        With a kernel path the kernel features are appended: ``n x (d + m)``.
+        """
+        if self.kernel_features is None:
+            return torch.from_numpy(self._std().transform(self._pre(X))).to(device)
+        batch = 8192
+        parts = [self.prepare_torch(torch.from_numpy(np.ascontiguousarray(X[i:i + batch]))
+                                    .to(device)) for i in range(0, X.shape[0], batch)]
+        if not parts:
+            width = self._std().dim + self.kernel_features.dim
+            return torch.zeros(0, width, device=device)
+        return torch.cat(parts)
+
+    def prepare_torch(self, x: Tensor) -> Tensor:
+        """Differentiable :meth:`prepare` of raw inputs ``... x d`` (for BoTorch)."""
+        x = x.to(torch.float32)
+        if self.transform == "log1p":
+            x = torch.log1p(x)
+        z = self._std().transform_torch(x)
+        if self.kernel_features is None:
+            return z
+        return torch.cat([z, self.kernel_features.transform_torch(x, z)], dim=-1)
 
     def select(self, prepared: Tensor, idx: np.ndarray) -> Tensor:
         """Rows ``idx`` of the prepared tensor."""
@@ -135,18 +167,26 @@ class VectorInputs(InputKind):
 
     def build_encoder(self, config: SurrogateConfig, X: np.ndarray) -> nn.Module:
         """An :class:`MLPEncoder` of the configured shape."""
+        kdim = self.kernel_features.dim if self.kernel_features is not None else 0
         return MLPEncoder(self._std().dim, config.hidden, config.embed_dim, config.dropout,
-                          config.layer_norm, config.linear_dim)
+                          config.layer_norm, config.linear_dim, kernel_dim=kdim)
 
     def state(self) -> dict[str, np.ndarray]:
-        """Standardizer mean and scale."""
+        """Standardizer mean and scale (and the kernel path's landmarks and map)."""
         std = self._std()
-        return {"input.mean": std.mean, "input.scale": std.scale}
+        out = {"input.mean": std.mean, "input.scale": std.scale}
+        if self.kernel_features is not None:
+            out.update({f"input.kernel.{k}": v for k, v in self.kernel_features.state().items()})
+        return out
 
     def load_state(self, arrays: dict[str, np.ndarray], config: SurrogateConfig) -> None:
-        """Restore the standardizer."""
+        """Restore the standardizer and the kernel path."""
         self.standardizer = Standardizer(arrays["input.mean"], arrays["input.scale"],
                                          config.input_clip)
+        kernel = {k[len("input.kernel."):]: v for k, v in arrays.items()
+                  if k.startswith("input.kernel.")}
+        self.kernel_features = (KernelFeatures.from_state(kernel, config.kernel)
+                                if kernel else None)
 
     def to_arrays(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """``{"X": X}``."""
@@ -223,5 +263,6 @@ class GraphInputs(InputKind):
 def make_inputs(config: SurrogateConfig) -> InputKind:
     """Return the input kind of a configuration."""
     if config.encoder == "mlp":
-        return VectorInputs(config.input_clip, config.input_transform)
+        return VectorInputs(config.input_clip, config.input_transform, config.kernel,
+                            config.kernel_dim, config.seed)
     return GraphInputs()

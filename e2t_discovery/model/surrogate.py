@@ -354,11 +354,8 @@ class E2TSurrogate:
         self._check_fitted()
         if self.config.encoder != "mlp":
             raise ModelError("joint_posterior_torch needs encoder='mlp' (descriptor tensors)")
-        std = self.inputs.standardizer  # type: ignore[attr-defined]
-        x = x.to(device=self.device, dtype=torch.float32)
-        if self.config.input_transform == "log1p":
-            x = torch.log1p(x)
-        z = std.transform_torch(x)
+        z = self.inputs.prepare_torch(  # type: ignore[attr-defined]
+            x.to(device=self.device, dtype=torch.float32))
         phis = []
         for m in self.members:
             m.eval()
