@@ -36,8 +36,8 @@ from e2t_discovery.simulate import LabTable
 __all__ = ["DEMO_NAME", "DEMO_CONFIG", "SEED_CLASSES", "DemoRow", "DemoResult", "run_demo"]
 
 DEMO_NAME = "pi1070-demo"
-#: The demo's campaign file (shipped in the package).
-DEMO_CONFIG = Path(__file__).resolve().parent / "campaigns" / "pi1070_demo.toml"
+#: The demo's campaign file (``campaigns/pi1070_demo.toml`` of the source tree).
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "campaigns" / "pi1070_demo.toml"
 #: Polymer classes the initial data come from (none holds a top-1% polymer).
 SEED_CLASSES = ("2", "4", "7", "9", "15")
 PROPERTY = "thermal_conductivity"
@@ -98,8 +98,8 @@ class DemoResult:
 
 def _config_path() -> Path:
     if not DEMO_CONFIG.is_file():
-        raise E2TError(f"the demo's campaign file {DEMO_CONFIG} is missing; reinstall "
-                       "e2t-discovery (the file ships with the package)")
+        raise E2TError(f"the demo's campaign file {DEMO_CONFIG} is missing; run the demo "
+                       f"from a clone of the e2t-discovery repository")
     return DEMO_CONFIG
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from e2t_discovery.config import CampaignConfig, load_config
 from e2t_discovery.exceptions import ConfigError
 
-CAMPAIGNS = Path(__file__).resolve().parents[1] / "e2t_discovery" / "campaigns"
+CAMPAIGNS = Path(__file__).resolve().parents[1] / "campaigns"
 SHIPPED = ["pi1070_thermal_conductivity.toml", "hoip_bandgap.toml"]
 
 

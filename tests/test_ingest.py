@@ -259,8 +259,7 @@ def test_missing_file(campaign: Campaign, tmp_path: Path) -> None:
 
 
 def test_structures_from_cif_paths(tmp_path: Path, data_dir: Path) -> None:
-    config = (Path(__file__).resolve().parents[1] / "e2t_discovery" / "campaigns"
-              / "hoip_bandgap.toml")
+    config = Path(__file__).resolve().parents[1] / "campaigns" / "hoip_bandgap.toml"
     hoip = pd.read_csv(data_dir / "hoip" / "hoip.csv")
     rows = hoip.iloc[:3]
     lab = pd.DataFrame({"id": rows["id"],

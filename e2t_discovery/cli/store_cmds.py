@@ -27,7 +27,7 @@ NameArg = Annotated[str, typer.Argument(help="Campaign name (a folder under --di
 def init(
     name: NameArg,
     config: Annotated[Path, typer.Option("--config", help="Campaign TOML file (see "
-                                         "e2t_discovery/campaigns/).", show_default=False)],
+                                         "campaigns/).", show_default=False)],
     directory: DirOption = None,
 ) -> None:
     """Create a campaign from a TOML campaign file."""

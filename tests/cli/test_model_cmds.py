@@ -17,7 +17,7 @@ from e2t_discovery.cli import app, main
 
 runner = CliRunner()
 E2T = [sys.executable, "-c", "from e2t_discovery.cli import main; main()"]
-CAMPAIGNS = Path(__file__).resolve().parents[2] / "e2t_discovery" / "campaigns"
+CAMPAIGNS = Path(__file__).resolve().parents[2] / "campaigns"
 
 
 @pytest.mark.parametrize("command", ["train", "predict"])
