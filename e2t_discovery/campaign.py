@@ -155,7 +155,9 @@ class Campaign:
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             raise ConfigError(f"campaign name {name!r} is invalid: use letters, digits, "
                               f"'_', '-' or '.' (it becomes a folder name)") from exc
-        return Path(root if root is not None else DEFAULT_ROOT) / name
+        # absolute, so paths recorded in the store (screen shards, DuckDB views) work
+        # from any working directory
+        return (Path(root if root is not None else DEFAULT_ROOT) / name).absolute()
 
     @classmethod
     def create(cls, name: str, config_path: str | Path, root: str | Path | None = None, *,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -335,7 +336,10 @@ def _local_ray(workers: int) -> Iterator[None]:
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+        # ray.init reads RAY_ADDRESS itself; an existing cluster refuses num_cpus
+        sizing: dict[str, Any] = ({"address": os.environ["RAY_ADDRESS"]}
+                                  if os.environ.get("RAY_ADDRESS") else {"num_cpus": workers})
+        ray.init(**sizing, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     try:
         yield

@@ -459,10 +459,11 @@ class RayContext:
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "configure_logging": False}
-            if self.address is None:
+            address = self.address or os.environ.get("RAY_ADDRESS") or None
+            if address is None:
                 kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
-            else:
-                kwargs["address"] = self.address
+            else:  # an existing cluster refuses num_cpus
+                kwargs["address"] = address
             ray.init(**kwargs)
             self.started = True
         return self

@@ -23,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from e2t_discovery.model.presets import PRESETS
+
 PI1070_PROPERTIES = ("Cp", "refractive_index", "thermal_conductivity", "density")
 PI1070_CLASSES = (13, 3, 2, 4, 1, 7, 9, 10, 15)
 
-#: E2T on Morgan count fingerprints; input transform and training length chosen on
-#: validation classes inside the training data (never on a test class).
-PI1070_E2T = {"input_transform": "log1p", "steps": 500, "lr": 1.5e-3, "device": "cpu"}
+#: E2T presets (e2t_discovery.model.presets): chosen on validation domains inside the
+#: training data (scripts/select_e2t.py), never on a test class or domain.
+PI1070_E2T = {**PRESETS["fingerprint"], "device": "cpu"}
 #: E2T on HOIP crystal graphs: engineer C's best configuration on inner leave-one-domain-
 #: out validation (/work/notes/research/HOIP_FINDINGS.md): heavy gated convolutions over
 #: graphs whose global descriptors leave out the partial RDFs, identity linear path.

@@ -52,6 +52,11 @@ HOIP_CANDIDATES: dict[str, dict[str, Any]] = {
     "mlp_rbf256": {**_C_MLP, "kernel": "rbf", "kernel_dim": 256, "linear_dim": 0},
     "mlp_linear_rbf256_bayes": {**_C_MLP, "kernel": "rbf", "kernel_dim": 256, "head": "bayes",
                                 "loss": "nll", "val_fraction": 0.2},
+    "mlp_rbf512": {**_C_MLP, "kernel": "rbf", "kernel_dim": 512, "linear_dim": 0},
+    "mlp_rbf256_bayes": {**_C_MLP, "kernel": "rbf", "kernel_dim": 256, "linear_dim": 0,
+                         "head": "bayes", "loss": "nll", "val_fraction": 0.2},
+    "mlp_rbf256_wide": {**_C_MLP, "kernel": "rbf", "kernel_dim": 256, "linear_dim": 0,
+                        "hidden": [128, 128], "dropout": 0.2},
     "graph": {"encoder": "graph", "steps": 300, "n_support": 128, "n_query": 32, "loss": "mse",
               "graph_params": {"hidden": 32, "n_conv": 2, "linear_path": "identity"}},
 }
