@@ -65,6 +65,9 @@ def library_polymers(
     ] = None,
     shard_size: Annotated[int, typer.Option(help="Rows per Parquet shard.")] = 50_000,
     workers: Annotated[int, typer.Option(help="Generator processes (Ray tasks if > 1).")] = 1,
+    id_prefix: Annotated[str, typer.Option(
+        help="Prefix of candidate ids; give each library of a campaign its own, since "
+             "ids already measured or proposed are never proposed again.")] = "VP",
     data_dir: Annotated[Path | None, typer.Option(help="Folder with PI1070.csv (default: "
                                                         "$E2T_DATA_DIR or the cache).")] = None,
 ) -> None:
@@ -81,7 +84,8 @@ def library_polymers(
         domains = pi["polymer_class"].astype(str).tolist()
         parents = pi["id"].astype(str).tolist()
     info = generate_polymer_library(smiles, n, seed, out, domains=domains, parents=parents,
-                                    shard_size=shard_size, workers=workers)
+                                    shard_size=shard_size, workers=workers,
+                                    id_prefix=id_prefix)
     console.print(f"wrote {info.n:,} candidates in {len(info.shards)} shards to {info.path} "
                   f"({info.elapsed_s:.1f} s; {info.invalid:,} invalid and "
                   f"{info.duplicates:,} duplicate products dropped)")

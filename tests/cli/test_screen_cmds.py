@@ -68,7 +68,7 @@ def campaign_root(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session):
     lib = tmp_path / "lib"
     _cli(["library", "polymers", "--n", "600", "--seed", "4", "--out", str(lib),
-          "--shard-size", "200", "--data-dir", str(data_dir)])
+          "--shard-size", "200", "--data-dir", str(data_dir), "--id-prefix", "L1-"])
     assert len(list(lib.glob("shard-*.parquet"))) == 3
     _cli(["screen", "tc", "--library", str(lib), "--batch-size", "128", "--workers", "2",
           "--dir", str(campaign_root)])
@@ -77,6 +77,7 @@ def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session):
         assert runs["n_rows"].tolist() == [600] and runs["status"].tolist() == ["done"]
         results = campaign.store.screen_results(int(runs["id"].iloc[0]))
         assert len(results) == 600 and results["id"].is_unique
+        assert results["id"].str.match(r"^L1-\d{7}$").all()
     # the same library and model again: every shard is skipped, no new run
     _cli(["screen", "tc", "--library", str(lib), "--dir", str(campaign_root)])
     with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
