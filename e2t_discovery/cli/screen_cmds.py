@@ -7,7 +7,6 @@ a short summary; errors are :class:`~e2t_discovery.exceptions.E2TError` subclass
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from e2t_discovery.cli import app
+from e2t_discovery.cli import DirOption, app, open_campaign
 from e2t_discovery.exceptions import ScreenError, StrategyError
 
 __all__ = ["library_app", "library_polymers", "screen", "propose"]
@@ -23,20 +22,6 @@ __all__ = ["library_app", "library_polymers", "screen", "propose"]
 console = Console(soft_wrap=True)
 library_app = typer.Typer(help="Generate virtual candidate libraries.", no_args_is_help=True)
 app.add_typer(library_app, name="library")
-
-DirOption = Annotated[
-    Path | None,
-    typer.Option("--dir", help="Folder holding campaigns (default: $E2T_HOME, else "
-                               "./e2t-campaigns)."),
-]
-
-
-def _root(directory: Path | None) -> Path:
-    """Campaigns folder: ``--dir``, else ``E2T_HOME``, else ``./e2t-campaigns``."""
-    if directory is not None:
-        return directory
-    return Path(os.environ.get("E2T_HOME", "e2t-campaigns"))
-
 
 def _read_seeds(path: Path) -> tuple[list[str], list[str] | None, list[str] | None]:
     """Read seed p-SMILES (column ``smiles``; optional ``domain``/``polymer_class``, ``id``)."""
@@ -107,10 +92,9 @@ def screen(
     directory: DirOption = None,
 ) -> None:
     """Score a candidate library with the campaign's current model (resumable)."""
-    from e2t_discovery.campaign import Campaign
     from e2t_discovery.screen import screen_campaign
 
-    with Campaign.open(name, root=_root(directory)) as campaign:
+    with open_campaign(name, directory) as campaign:
         run_id, summary = screen_campaign(campaign, library, batch_size=batch_size,
                                           ray_address=ray_address, workers=workers)
     console.print(
@@ -136,10 +120,9 @@ def propose(
     directory: DirOption = None,
 ) -> None:
     """Choose a batch with a strategy, record it in the store and write it as CSV."""
-    from e2t_discovery.campaign import Campaign
     from e2t_discovery.propose import propose_campaign, write_proposals
 
-    with Campaign.open(name, root=_root(directory)) as campaign:
+    with open_campaign(name, directory) as campaign:
         cfg = campaign.config.strategy
         chosen = strategy or cfg.name
         params = _parse_params(param) if param else None
