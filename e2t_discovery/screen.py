@@ -173,8 +173,11 @@ def score_batch(
                                    domains)
     mean = std = dist = np.zeros(0)
     if valid:
-        mean, std = model.predict(fb.X, return_std=True)
-        dist = model.domain_distance(fb.X)
+        if hasattr(model, "predict_with_distance"):  # one encoder pass for all three
+            mean, std, dist = model.predict_with_distance(fb.X)
+        else:
+            mean, std = model.predict(fb.X, return_std=True)
+            dist = model.domain_distance(fb.X)
         mean, std, dist = (np.asarray(a, dtype=np.float64) for a in (mean, std, dist))
         finite = np.isfinite(mean) & np.isfinite(std) & np.isfinite(dist)
         for k in np.flatnonzero(~finite):

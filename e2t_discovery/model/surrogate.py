@@ -309,14 +309,20 @@ class E2TSurrogate:
         Returns:
             ``n`` means, or ``(mean, std)``, in target units.
         """
-        means, lvars, _ = self._member_moments(X)
+        mean, std, _ = self.predict_with_distance(X)
+        return (mean, std) if return_std else mean
+
+    def predict_with_distance(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Predictive mean, std and :meth:`domain_distance` from one encoder pass.
+
+        Equal to ``predict(X, return_std=True)`` and ``domain_distance(X)``, at the cost of
+        one of them (screening calls this for every candidate).
+        """
+        means, lvars, levs = self._member_moments(X)
         noise = np.array([float(c.post.noise_var.detach()) for c in self._caches])[:, None]
         mean = means.mean(0)
         var = (lvars + noise).mean(0) + means.var(0)
-        mean_y = mean * self.y_std + self.y_mean
-        if not return_std:
-            return mean_y
-        return mean_y, np.sqrt(var) * self.y_std
+        return (mean * self.y_std + self.y_mean, np.sqrt(var) * self.y_std, levs.mean(0))
 
     def posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Return the latent (noise-free) joint posterior: mean ``n``, covariance ``n x n``."""

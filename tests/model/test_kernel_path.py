@@ -72,6 +72,10 @@ def test_kernel_surrogate_fits_round_trips_and_matches_botorch_path(tmp_path) ->
     mean, std = model.predict(X[te], return_std=True)
     rmse = np.sqrt(np.mean((mean - y[te]) ** 2))
     assert rmse < np.sqrt(np.mean((y[tr].mean() - y[te]) ** 2)) and np.all(std > 0)
+    m3, s3, d3 = model.predict_with_distance(X[te])
+    np.testing.assert_array_equal(m3, mean)
+    np.testing.assert_array_equal(s3, std)
+    np.testing.assert_array_equal(d3, model.domain_distance(X[te]))
     # The differentiable (BoTorch) path computes the same posterior mean.
     jm, _ = model.joint_posterior_torch(torch.from_numpy(X[te][:5]).unsqueeze(0))
     np.testing.assert_allclose(jm[0].detach().numpy(), mean[:5], rtol=1e-4, atol=1e-4)
