@@ -140,12 +140,27 @@ def hoip_task(data_dir: Path, *, n_initial: int, budget: int, batch: int) -> Tas
 # --------------------------------------------------------------------------- models
 
 
-def e2t_factory(steps: int, ensemble: int, seed: int) -> Callable[[], Any]:
-    """Return a constructor of the E2T surrogate sized for this benchmark."""
+#: E2T preset per representation kind (``--e2t-preset presets``).
+KIND_PRESETS = {"polymer": "fingerprint", "structure": "descriptor"}
+
+
+def e2t_factory(steps: int | None, ensemble: int, seed: int, kind: str = "polymer",
+                preset: str = "presets") -> Callable[[], Any]:
+    """Return a constructor of the E2T surrogate sized for this benchmark.
+
+    ``preset="presets"`` takes the selected settings of the task's representation
+    (:mod:`e2t_discovery.model.presets`); ``"plain"`` the surrogate's defaults. ``steps``
+    (if given) overrides the preset's training length.
+    """
     from e2t_discovery.model import E2TSurrogate
+    from e2t_discovery.model.presets import PRESETS
+
+    settings: dict[str, Any] = dict(PRESETS[KIND_PRESETS[kind]]) if preset == "presets" else {}
+    if steps is not None:
+        settings["steps"] = steps
 
     def make() -> Any:
-        return _Quiet(E2TSurrogate(steps=steps, ensemble=ensemble, seed=seed))
+        return _Quiet(E2TSurrogate(**settings, ensemble=ensemble, seed=seed))
 
     return make
 
@@ -247,7 +262,8 @@ def run_one(task: Task, strategy: str, seed: int, args: argparse.Namespace,
     if strategy.startswith("e2t"):
         update = "adapt"
         make = (lambda: copy.deepcopy(fitted_e2t)) if fitted_e2t is not None else \
-            e2t_factory(args.steps, args.ensemble, seed)
+            e2t_factory(args.steps, args.ensemble, seed, task.kind,
+                        args.e2t_preset)
     elif strategy == "rf-ucb":
         make = baseline_factory("rf", seed, task.kind)
     elif strategy == "gp-ei":
@@ -352,7 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hoip-budget", type=int, default=40)
     ap.add_argument("--hoip-batch", type=int, default=5)
     ap.add_argument("--beta", type=float, default=2.0)
-    ap.add_argument("--steps", type=int, default=300, help="E2T meta-training steps")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="E2T meta-training steps (default: the preset's, else 1000)")
+    ap.add_argument("--e2t-preset", choices=("presets", "plain"), default="presets",
+                    help="E2T settings: the selected preset of each representation "
+                         "(e2t_discovery.model.presets) or the surrogate's defaults")
     ap.add_argument("--ensemble", type=int, default=1)
     ap.add_argument("--adapt-threshold", type=int, default=5)
     ap.add_argument("--adapt-steps", type=int, default=50)
@@ -392,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             if any(s.startswith("e2t") for s in args.strategies):
                 init = initial_data(task, seed)
                 t0 = time.perf_counter()
-                fitted = e2t_factory(args.steps, args.ensemble, seed)().fit(
+                fitted = e2t_factory(args.steps, args.ensemble, seed, task.kind,
+                                     args.e2t_preset)().fit(
                     task.X[init], task.y[init], task.domains[init])
                 fit_s = time.perf_counter() - t0
             for strat in args.strategies:
