@@ -38,6 +38,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "k512_nolin_ens3": {"input_transform": "log1p", "steps": 500, "lr": 1.5e-3,
                         "kernel_dim": 512, "kernel": "tanimoto", "linear_dim": 0,
                         "ensemble": 3},
+    "k512_raw": {"input_transform": "none", "steps": 500, "lr": 1.5e-3,
+                 "kernel_dim": 512, "kernel": "tanimoto", "linear_dim": 0},
+    "k512_tiny_mlp": {"input_transform": "log1p", "steps": 500, "lr": 1.5e-3,
+                      "kernel_dim": 512, "kernel": "tanimoto", "linear_dim": 0,
+                      "hidden": [8], "embed_dim": 1},
 }
 
 
