@@ -39,6 +39,21 @@ def test_shipped_files_have_the_expected_meaning() -> None:
     assert hoip.domains.element_groups == [["Ge", "Sn", "Pb"], ["F", "Cl", "Br", "I"]]
 
 
+@pytest.mark.parametrize(("name", "preset", "extra"), [
+    ("pi1070_thermal_conductivity.toml", "fingerprint", {}),
+    ("pi1070_demo.toml", "fingerprint", {"ensemble": 2}),
+    ("hoip_bandgap.toml", "descriptor", {}),
+])
+def test_shipped_model_settings_are_the_selected_presets(name: str, preset: str,
+                                                         extra: dict[str, int]) -> None:
+    from e2t_discovery.model import SurrogateConfig
+    from e2t_discovery.model.presets import PRESETS
+
+    settings = dict(load_config(CAMPAIGNS / name).model.settings)
+    expected = SurrogateConfig.from_dict({**PRESETS[preset], **extra, "seed": 0})
+    assert SurrogateConfig.from_dict(settings) == expected
+
+
 def test_unknown_key_names_the_key_and_the_allowed_ones() -> None:
     data = _hoip()
     data["target"]["units"] = "eV"
