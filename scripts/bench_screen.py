@@ -103,14 +103,23 @@ class MemorySampler:
             self._thread.join()
 
 
-def _model(work: Path, data_dir: str | None, steps: int) -> Path:
-    """Fit (once) a surrogate on 400 PI1070 polymers and save it under ``work/model``."""
-    path = work / "model"
+def _model(work: Path, data_dir: str | None, steps: int, preset: str = "plain") -> Path:
+    """Fit (once) a surrogate on 400 PI1070 polymers and save it under ``work/model``.
+
+    ``preset`` is ``plain`` (the surrogate's defaults) or a name of
+    :data:`e2t_discovery.model.presets.PRESETS` (``fingerprint``: the shipped PI1070
+    campaigns' settings, with a Tanimoto kernel path that costs time per candidate).
+    """
+    from e2t_discovery.model.presets import PRESETS
+
+    path = work / ("model" if preset == "plain" else f"model-{preset}")
     if (path / "config.json").is_file():
         return path
     pi = load_pi1070(data_dir).dropna(subset=["thermal_conductivity"]).iloc[::2].head(400)
     X = get_featurizer("polymer").transform(pi["smiles"].tolist())
-    model = E2TSurrogate(steps=steps, device="cpu").fit(
+    settings = {} if preset == "plain" else dict(PRESETS[preset])
+    settings["steps"] = steps
+    model = E2TSurrogate(**settings, device="cpu").fit(
         X, pi["thermal_conductivity"].to_numpy(), groups=pi["polymer_class"].to_numpy(),
         progress=False)
     model.save(path)
@@ -208,6 +217,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--featurize-sample", type=int, default=20_000)
     parser.add_argument("--model-steps", type=int, default=200)
+    parser.add_argument("--preset", default="plain",
+                        help="surrogate settings: plain, or a preset name (fingerprint)")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/e2t-bench"))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_screen.json")
@@ -217,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    model_dir = _model(args.work_dir, args.data_dir, args.model_steps)
+    model_dir = _model(args.work_dir, args.data_dir, args.model_steps, args.preset)
     rows = []
     for n in args.sizes:
         lib, meta = _library(args.work_dir, n, args.seed, args.data_dir)
@@ -227,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
             load_before = os.getloadavg()[0]
             run = _screen(lib, model_dir, args.work_dir / f"out-{n}-{w}", w, args.batch_size)
             n_items = run["n_scored"] + run["n_rejected"]
-            run.update(n=n, featurize_rate_1core=round(feat, 1),
+            run.update(n=n, preset=args.preset, featurize_rate_1core=round(feat, 1),
                        featurize_rate_1core_cpu=round(feat_cpu, 1),
                        cpu_efficiency=round(n_items / feat_cpu / run["cpu_s"], 3),
                        model_rate_1thread=round(model_rate, 1),
