@@ -22,6 +22,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "input_transform": "log1p", "steps": 500, "lr": 1.5e-3, "kernel_dim": 512,
         "kernel": "tanimoto", "linear_dim": 0,
     },
+    # Structure descriptors (StructureFeaturizer(rdf_bins=0): composition, lattice,
+    # octahedra, bonds). Validation: inner leave-one-domain-out over the ten HOIP
+    # anion x cation domains that are neither Ge-F nor Pb-I, so one setting serves both
+    # benchmark splits without looking at either test domain (select_hoip.json). Mean R2:
+    # this 0.752; same with 64-wide layers 0.669 (512 landmarks 0.693); with a linear path
+    # instead of the kernel 0.457; Bayesian head trained on NLL 0.597; plain ridge -1.04.
+    "descriptor": {
+        "encoder": "mlp", "hidden": (128, 128), "embed_dim": 16, "dropout": 0.2,
+        "layer_norm": False, "linear_dim": 0, "kernel": "rbf", "kernel_dim": 256,
+        "head": "ridge", "ridge_lambda": 1.0, "loss": "mse", "val_fraction": 0.0,
+        "n_support": 256, "n_query": 64, "steps": 1000, "lr": 1e-3, "weight_decay": 1e-4,
+    },
 }
 
 
