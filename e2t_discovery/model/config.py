@@ -59,8 +59,9 @@ class SurrogateConfig:
             and noise calibration (0 disables both; needs >= 3 domains).
         eval_every: Steps between validation evaluations.
         patience: Evaluations without improvement before stopping.
-        calibrate: Refit the noise variance in closed form on held-out validation domains
-            after training.
+        calibrate: Refit the noise variance in closed form after training: on held-out
+            validation domains, or (``val_fraction=0`` with ``loss="mse"``, which never
+            trains the noise) on fresh extrapolative episodes of the training data.
         n_clusters: k-means clusters used as domains when no groups are given.
         ensemble: Number of members trained from different seeds.
         seed: Base seed (member ``i`` uses ``seed + i``).

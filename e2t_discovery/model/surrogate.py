@@ -224,6 +224,8 @@ class E2TSurrogate:
             member.load_state_dict(best_state)
         if cfg.calibrate and val.size:
             self._calibrate_noise(member, prepared, ys, tr, val)
+        elif cfg.calibrate and cfg.loss == "mse":  # the MSE loss never trains the noise
+            self._calibrate_noise_episodes(member, prepared, ys, tr, sampler)
         member.eval()
         return member
 
@@ -264,6 +266,32 @@ class E2TSurrogate:
         h = post.leverage(phi_val) + 1.0 / post.n
         s2 = float((err2 / (1.0 + h)).mean().clamp_min(1e-6))
         member.head.log_noise_var.data.fill_(math.log(s2))
+
+    @torch.no_grad()
+    def _calibrate_noise_episodes(self, member: _Member, prepared: Any, ys: Tensor,
+                                  tr: np.ndarray, sampler: EpisodeSampler,
+                                  n_episodes: int = 32) -> None:
+        """Set the noise variance to its maximum-likelihood value on training episodes.
+
+        Used when no validation domains are held out and the loss (MSE) does not train the
+        noise: the query errors of fresh extrapolative episodes (query domains unseen by
+        the support) give ``s2 = sum(err^2 / (1 + h)) / n`` as in
+        :meth:`_calibrate_noise`. Episode supports are smaller than the full training set
+        used at inference, so the estimate errs on the wide side.
+        """
+        num, count = 0.0, 0
+        for _ in range(n_episodes):
+            ep = sampler.sample()
+            support, query = tr[ep.support], tr[ep.query]
+            phi_s = self._embed_prepared(member, prepared, support)
+            phi_q = self._embed_prepared(member, prepared, query)
+            post = member.head.fit(phi_s, ys[torch.as_tensor(support, device=ys.device)])
+            err2 = (post.mean(phi_q) - ys[torch.as_tensor(query, device=ys.device)]) ** 2
+            h = post.leverage(phi_q) + 1.0 / post.n
+            num += float((err2 / (1.0 + h)).sum())
+            count += int(query.size)
+        if count:
+            member.head.log_noise_var.data.fill_(math.log(max(num / count, 1e-6)))
 
     # ------------------------------------------------------------------ inference state
     def _refresh_caches(self) -> None:

@@ -87,3 +87,20 @@ def test_kernel_surrogate_fits_round_trips_and_matches_botorch_path(tmp_path) ->
     # Conditioning on the new domain moves predictions there without any gradient step.
     loaded.condition(X[te][:20], y[te][:20] + 3.0)
     assert np.mean(loaded.predict(X[te][20:]) - mean[20:]) > 0.2
+
+
+def test_mse_training_without_validation_calibrates_the_noise_on_episodes() -> None:
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(6), 50)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    X[:, 0] += groups
+    y = X[:, 0] + 0.3 * rng.normal(size=300)
+    settings = {**FAST, "loss": "mse", "head": "ridge", "val_fraction": 0.0}
+    fixed = E2TSurrogate(**settings, calibrate=False).fit(X, y, groups, progress=False)
+    calibrated = E2TSurrogate(**settings).fit(X, y, groups, progress=False)
+    # the noise is never trained by MSE: without calibration it keeps its initial value
+    assert fixed.noise_std == pytest.approx(np.sqrt(0.5) * y.std(), rel=1e-6)
+    assert calibrated.noise_std != pytest.approx(fixed.noise_std, rel=1e-3)
+    # calibration changes only the variance, never the mean
+    np.testing.assert_allclose(calibrated.predict(X), fixed.predict(X), rtol=1e-6)
+    assert 0.05 < calibrated.noise_std < 2.0 * y.std()
