@@ -120,12 +120,11 @@ def _hoip(args: argparse.Namespace) -> dict[str, Any]:
 
 def _score(model: Any, X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray,
            test: np.ndarray) -> dict[str, float]:
+    from e2t_discovery.model import E2TSurrogate
     from e2t_discovery.model.benchmark import regression_metrics
 
-    if hasattr(model, "fit") and "progress" in model.fit.__code__.co_varnames:
-        model.fit(X[train], y[train], groups[train], progress=False)
-    else:
-        model.fit(X[train], y[train], groups[train])
+    quiet = {"progress": False} if isinstance(model, E2TSurrogate) else {}
+    model.fit(X[train], y[train], groups[train], **quiet)
     mean, std = model.predict(X[test], return_std=True)
     out = {}
     for g in np.unique(groups[test]):
