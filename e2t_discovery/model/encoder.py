@@ -93,7 +93,6 @@ class MLPEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.in_dim = in_dim
-        self.kernel_dim = kernel_dim
         layers: list[nn.Module] = []
         width = in_dim
         for h in hidden:

@@ -250,22 +250,28 @@ class E2TSurrogate:
         y_val = ys[torch.as_tensor(val, device=ys.device)]
         return float(member.head.loss(post, phi_val, y_val, self.config.loss))
 
+    def _scaled_sq_errors(self, member: _Member, prepared: Any, ys: Tensor,
+                          support: np.ndarray, query: np.ndarray) -> Tensor:
+        """``err^2 / (1 + h)`` of the query given the support (``h`` = leverage + 1/n).
+
+        With predictive variance ``s2 * (1 + h)`` (``h`` fixed by the encoder and the ridge
+        penalty) the Gaussian NLL is minimized in closed form by the mean of these.
+        """
+        phi_s = self._embed_prepared(member, prepared, support)
+        phi_q = self._embed_prepared(member, prepared, query)
+        post = member.head.fit(phi_s, ys[torch.as_tensor(support, device=ys.device)])
+        err2 = (post.mean(phi_q) - ys[torch.as_tensor(query, device=ys.device)]) ** 2
+        return err2 / (1.0 + post.leverage(phi_q) + 1.0 / post.n)
+
+    @staticmethod
+    def _set_noise(member: _Member, scaled: Tensor) -> None:
+        member.head.log_noise_var.data.fill_(math.log(float(scaled.mean().clamp_min(1e-6))))
+
     @torch.no_grad()
     def _calibrate_noise(self, member: _Member, prepared: Any, ys: Tensor,
                          tr: np.ndarray, val: np.ndarray) -> None:
-        """Set the noise variance to its maximum-likelihood value on held-out domains.
-
-        With predictive variance ``s2 * (1 + h)`` (``h`` = leverage + 1/n, fixed by the
-        encoder and the ridge penalty) the Gaussian NLL is minimized in closed form by
-        ``s2 = mean(err^2 / (1 + h))``.
-        """
-        phi_tr = self._embed_prepared(member, prepared, tr)
-        phi_val = self._embed_prepared(member, prepared, val)
-        post = member.head.fit(phi_tr, ys[torch.as_tensor(tr, device=ys.device)])
-        err2 = (post.mean(phi_val) - ys[torch.as_tensor(val, device=ys.device)]) ** 2
-        h = post.leverage(phi_val) + 1.0 / post.n
-        s2 = float((err2 / (1.0 + h)).mean().clamp_min(1e-6))
-        member.head.log_noise_var.data.fill_(math.log(s2))
+        """Set the noise variance to its maximum-likelihood value on held-out domains."""
+        self._set_noise(member, self._scaled_sq_errors(member, prepared, ys, tr, val))
 
     @torch.no_grad()
     def _calibrate_noise_episodes(self, member: _Member, prepared: Any, ys: Tensor,
@@ -275,23 +281,13 @@ class E2TSurrogate:
 
         Used when no validation domains are held out and the loss (MSE) does not train the
         noise: the query errors of fresh extrapolative episodes (query domains unseen by
-        the support) give ``s2 = sum(err^2 / (1 + h)) / n`` as in
-        :meth:`_calibrate_noise`. Episode supports are smaller than the full training set
-        used at inference, so the estimate errs on the wide side.
+        the support) take the place of held-out domains. Episode supports are smaller than
+        the full training set used at inference, so the estimate errs on the wide side.
         """
-        num, count = 0.0, 0
-        for _ in range(n_episodes):
-            ep = sampler.sample()
-            support, query = tr[ep.support], tr[ep.query]
-            phi_s = self._embed_prepared(member, prepared, support)
-            phi_q = self._embed_prepared(member, prepared, query)
-            post = member.head.fit(phi_s, ys[torch.as_tensor(support, device=ys.device)])
-            err2 = (post.mean(phi_q) - ys[torch.as_tensor(query, device=ys.device)]) ** 2
-            h = post.leverage(phi_q) + 1.0 / post.n
-            num += float((err2 / (1.0 + h)).sum())
-            count += int(query.size)
-        if count:
-            member.head.log_noise_var.data.fill_(math.log(max(num / count, 1e-6)))
+        episodes = [sampler.sample() for _ in range(n_episodes)]
+        self._set_noise(member, torch.cat([
+            self._scaled_sq_errors(member, prepared, ys, tr[ep.support], tr[ep.query])
+            for ep in episodes]))
 
     # ------------------------------------------------------------------ inference state
     def _refresh_caches(self) -> None:
