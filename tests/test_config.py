@@ -41,7 +41,7 @@ def test_shipped_files_have_the_expected_meaning() -> None:
 
 @pytest.mark.parametrize(("name", "preset", "extra"), [
     ("pi1070_thermal_conductivity.toml", "fingerprint", {}),
-    ("pi1070_demo.toml", "fingerprint", {"ensemble": 2}),
+    ("pi1070_demo.toml", "fingerprint", {}),
     ("hoip_bandgap.toml", "descriptor", {}),
 ])
 def test_shipped_model_settings_are_the_selected_presets(name: str, preset: str,

@@ -23,12 +23,13 @@ import torch
 from torch import Tensor
 
 from e2t_discovery.exceptions import ModelError, NotFittedError
+from e2t_discovery.model.kernels import MinMaxKernel
 
 __all__ = [
     "BASELINES",
     "GPBaseline",
     "MLPBaseline",
-    "MinMaxKernel",
+    "MinMaxKernel",  # re-exported from e2t_discovery.model.kernels
     "RandomForestBaseline",
     "RidgeBaseline",
     "make_baseline",
@@ -121,51 +122,6 @@ class RandomForestBaseline(_Base):
         X, _ = self._check(X)
         per_tree = np.stack([t.predict(X) for t in self.model_.estimators_])
         return self._out(per_tree.mean(0), per_tree.std(0), return_std)
-
-
-def _minmax_similarity(x1: Tensor, x2: Tensor) -> Tensor:
-    """MinMax similarity ``sum min(a, b) / sum max(a, b)`` for non-negative vectors.
-
-    For integer counts ``sum_j min(a_j, b_j) = sum_t [a >= t] . [b >= t]`` (t = 1..max), so
-    the numerator is a few matrix products over thresholded columns (fast for sparse count
-    fingerprints); other non-negative inputs use an L1 distance,
-    ``sum min = (|a| + |b| - |a - b|_1) / 2``. ``sum max = |a| + |b| - sum min``.
-
-    Shapes: ``... x n x d``, ``... x m x d`` -> ``... x n x m``.
-    """
-    s1, s2 = x1.sum(-1), x2.sum(-1)
-    total = s1.unsqueeze(-1) + s2.unsqueeze(-2)
-    if torch.equal(x1, x1.round()) and torch.equal(x2, x2.round()):
-        max1 = x1.reshape(-1, x1.shape[-1]).amax(0)
-        max2 = x2.reshape(-1, x2.shape[-1]).amax(0)
-        shared = torch.minimum(max1, max2)
-        num = torch.zeros(total.shape, dtype=x1.dtype, device=x1.device)
-        for t in range(1, int(shared.max().item()) + 1 if shared.numel() else 1):
-            cols = shared >= t
-            a = (x1[..., cols] >= t).to(x1.dtype)
-            b = (x2[..., cols] >= t).to(x2.dtype)
-            num = num + a @ b.transpose(-1, -2)
-    else:
-        num = 0.5 * (total - torch.cdist(x1, x2, p=1))
-    den = total - num
-    return torch.where(den > 0, num / den.clamp_min(1e-12), torch.ones_like(num))
-
-
-class MinMaxKernel(gpytorch.kernels.Kernel):
-    """MinMax (Tanimoto for counts) kernel ``k(a, b) = sum min(a, b) / sum max(a, b)``.
-
-    Parameter-free (wrap it in a ``ScaleKernel``); inputs must be non-negative.
-    """
-
-    has_lengthscale = False
-
-    def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params: Any) -> Tensor:
-        """Kernel matrix ``... x n x m`` (or its diagonal ``... x n`` when ``diag``)."""
-        if diag:
-            num = torch.minimum(x1, x2).sum(-1)
-            den = torch.maximum(x1, x2).sum(-1)
-            return torch.where(den > 0, num / den.clamp_min(1e-12), torch.ones_like(num))
-        return _minmax_similarity(x1, x2)
 
 
 class GPBaseline(_Base):

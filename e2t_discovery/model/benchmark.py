@@ -1,7 +1,8 @@
 """Extrapolation benchmark: every method on the same out-of-domain splits and seeds.
 
 A *method* is a factory ``seed -> model`` whose model has ``fit(X, y, groups)`` and
-``predict(X, return_std=True)`` (the E2T surrogate and every baseline). For each split,
+``predict(X, return_std=True)`` (the E2T surrogate and every baseline), and optionally
+``fit_info() -> dict[str, float]`` whose values are reported beside the metrics. For each split,
 each method is fitted on the training rows and scored on the test domain; deterministic
 methods are fitted once. The *oracle* is fitted with a random half of the test domain
 added to the training rows and scored on the other half.
@@ -97,7 +98,9 @@ def _run_one(model: Any, X: Any, y: np.ndarray, groups: np.ndarray, train: np.nd
         lambda idx: [X[int(i)] for i in idx])
     model.fit(take(train), y[train], groups[train])
     mean, std = model.predict(take(test), return_std=True)
-    return regression_metrics(y[test], mean, std)
+    metrics = regression_metrics(y[test], mean, std)
+    info = getattr(model, "fit_info", None)
+    return {**metrics, **info()} if callable(info) else metrics
 
 
 def evaluate_split(

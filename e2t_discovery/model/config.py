@@ -13,7 +13,10 @@ __all__ = ["SurrogateConfig"]
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "encoder": ("mlp", "graph"),
-    "head": ("bayes", "ridge"),
+    "head": ("auto", "gp", "bayes", "ridge"),
+    "base_kernel": ("auto", "minmax", "rbf", "rbf_linear"),
+    "phi_kernel": ("rbf", "linear", "none"),
+    "select_on": ("mse", "nll"),
     "loss": ("nll", "mse"),
     "policy": EPISODE_POLICIES,
     "device": ("auto", "cpu", "cuda"),
@@ -42,8 +45,24 @@ class SurrogateConfig:
             head is kernel ridge regression plus the meta-learned features.
         kernel: Kernel of the kernel path: ``tanimoto`` (non-negative counts, e.g.
             fingerprints) or ``rbf`` (standardized descriptors, median-heuristic length).
-        head: ``bayes`` (learned ridge penalty and noise) or ``ridge`` (fixed penalty
-            ``ridge_lambda``, learned noise: the paper's head plus a noise level).
+        head: ``gp`` (exact GP on the support set with a fixed plus a meta-learned
+            kernel; see :mod:`~e2t_discovery.model.gp_surrogate`), ``bayes`` (Bayesian
+            linear head on the embedding: learned ridge penalty and noise) or ``ridge``
+            (fixed penalty ``ridge_lambda``, learned noise: the paper's head plus a noise
+            level). ``auto`` (the default): ``gp`` for the MLP encoder, ``bayes`` for the
+            graph encoder.
+        base_kernel: Fixed part of the GP head's kernel: ``minmax`` (Tanimoto on count
+            fingerprints), ``rbf`` (RBF-ARD), ``rbf_linear`` (RBF-ARD + linear), or
+            ``auto`` (``minmax`` for non-negative integer inputs, else ``rbf_linear``).
+        phi_kernel: Kernel on the learned embedding in the GP head: ``rbf``, ``linear``
+            or ``none`` (the head is then a GP with episodically tuned hyperparameters).
+        phi_scale: Initial scale ``s_phi`` of the learned kernel (standardized units).
+        hyper_lr: Adam learning rate of the GP head's kernel hyperparameters.
+        train_base: Train the fixed part's hyperparameters, mean and noise on episodes
+            too (else they keep their marginal-likelihood values).
+        select_on: Held-out-domain score that gates the GP head's episodic training
+            (``mse`` or ``nll``); step 0 (the marginal-likelihood GP) competes.
+        min_improvement: Relative improvement of that score needed to accept a state.
         ridge_lambda: Initial (``bayes``) or fixed (``ridge``) ridge penalty.
         loss: ``nll`` (Gaussian NLL of the query) or ``mse``.
         policy: Episode policy: ``gkfold``, ``softgkfold`` or ``same``.
@@ -80,7 +99,14 @@ class SurrogateConfig:
     input_clip: float = 10.0
     kernel_dim: int = 0
     kernel: str = "tanimoto"
-    head: str = "bayes"
+    head: str = "auto"
+    base_kernel: str = "auto"
+    phi_kernel: str = "rbf"
+    phi_scale: float = 0.05
+    hyper_lr: float = 0.02
+    train_base: bool = True
+    select_on: str = "mse"
+    min_improvement: float = 0.005
     ridge_lambda: float = 1.0
     loss: str = "nll"
     policy: str = "gkfold"
@@ -105,6 +131,8 @@ class SurrogateConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.head == "auto":
+            object.__setattr__(self, "head", "gp" if self.encoder == "mlp" else "bayes")
         for name, choices in _CHOICES.items():
             value = getattr(self, name)
             if value not in choices:
@@ -117,6 +145,18 @@ class SurrogateConfig:
                 raise ConfigError(f"model.{name}={getattr(self, name)!r} must be >= 1")
         if self.kernel_dim < 0:
             raise ConfigError(f"model.kernel_dim={self.kernel_dim} must be >= 0")
+        if self.head == "gp" and self.encoder != "mlp":
+            raise ConfigError(f"model.head='gp' needs encoder='mlp' (got {self.encoder!r}); "
+                              "use head='bayes' or 'ridge' with the graph encoder")
+        if self.head == "gp" and self.kernel_dim:
+            raise ConfigError(f"model.kernel_dim={self.kernel_dim} is the linear heads' "
+                              "kernel path; the GP head holds its kernel itself: set "
+                              "kernel_dim=0 (and base_kernel) or use head='bayes'")
+        if self.phi_scale <= 0 or self.hyper_lr <= 0 or not 0 <= self.min_improvement < 1:
+            raise ConfigError(
+                f"model.phi_scale={self.phi_scale}, hyper_lr={self.hyper_lr}, "
+                f"min_improvement={self.min_improvement}: need phi_scale > 0, hyper_lr > 0 "
+                "and 0 <= min_improvement < 1")
         if self.linear_dim < 0 or not 0.0 <= self.dropout < 1.0 or self.lr <= 0:
             raise ConfigError(
                 f"model.linear_dim={self.linear_dim}, dropout={self.dropout}, lr={self.lr}: "

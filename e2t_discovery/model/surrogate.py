@@ -51,6 +51,13 @@ class _Cache:
     post: HeadPosterior
 
 
+def _resolve_config(config: SurrogateConfig | None, overrides: dict[str, Any]) -> SurrogateConfig:
+    """The configuration of a new surrogate: defaults (or ``config``) plus overrides."""
+    if config is None:
+        return SurrogateConfig.from_dict(overrides)
+    return config.replace(**overrides) if overrides else config
+
+
 def _pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ModelError("device='cuda' but CUDA is not available; use device='auto' or 'cpu'")
@@ -71,13 +78,20 @@ class E2TSurrogate:
         >>> mean, std = model.predict(X_new, return_std=True)
     """
 
+    def __new__(cls, config: SurrogateConfig | None = None, **overrides: Any) -> E2TSurrogate:
+        """Build the head's class: ``head="gp"`` gives a :class:`GPHeadSurrogate`."""
+        if cls is E2TSurrogate and _resolve_config(config, overrides).head == "gp":
+            from e2t_discovery.model.gp_surrogate import GPHeadSurrogate
+
+            return super().__new__(GPHeadSurrogate)
+        return super().__new__(cls)
+
     def __init__(self, config: SurrogateConfig | None = None, **overrides: Any) -> None:
-        config = config or SurrogateConfig()
-        self.config = config.replace(**overrides) if overrides else config
+        self.config = _resolve_config(config, overrides)
         self.device = _pick_device(self.config.device)
         self.inputs: InputKind = make_inputs(self.config)
-        self.members: list[_Member] = []
-        self._caches: list[_Cache] = []
+        self.members: list[Any] = []
+        self._caches: list[Any] = []
         self._X: Any = None
         self._y = np.zeros(0)
         self._domains = np.zeros(0, dtype=np.int64)
@@ -140,19 +154,32 @@ class E2TSurrogate:
         self.y_mean = float(y.mean())
         self.y_std = float(y.std()) if y.std() > 0 else 1.0
         self._X, self._y, self._domains = X, y, domains
-        prepared = self.inputs.prepare(X, self.device)
-        ys = torch.as_tensor((y - self.y_mean) / self.y_std, device=self.device)
         self.members, self.history = [], []
         bar = tqdm(total=cfg.steps * cfg.ensemble, disable=None if progress else True,
                    desc="E2T meta-training", leave=False)
         try:
-            for i in range(cfg.ensemble):
-                member = self._train_member(prepared, ys, domains, cfg.seed + i, bar)
-                self.members.append(member)
+            self._train_members(X, (y - self.y_mean) / self.y_std, domains, bar)
         finally:
             bar.close()
         self._refresh_caches()
         return self
+
+    def _train_members(self, X: Any, ys_np: np.ndarray, domains: np.ndarray,
+                       bar: tqdm) -> None:
+        """Train ``config.ensemble`` members on standardized targets into ``members``."""
+        prepared = self.inputs.prepare(X, self.device)
+        ys = torch.as_tensor(ys_np, device=self.device)
+        for i in range(self.config.ensemble):
+            self.members.append(self._train_member(prepared, ys, domains,
+                                                   self.config.seed + i, bar))
+
+    def _new_member(self, X: Any) -> nn.Module:
+        """A fresh, untrained member for support inputs ``X`` (used by :meth:`load`)."""
+        return _Member(self.inputs.build_encoder(self.config, X), self.config)
+
+    def _noise_vars(self) -> np.ndarray:
+        """Noise variance of each member (standardized units)."""
+        return np.array([float(c.post.noise_var.detach()) for c in self._caches])
 
     @staticmethod
     def _check_y(y: Any, n: int) -> np.ndarray:
@@ -343,7 +370,7 @@ class E2TSurrogate:
         one of them (screening calls this for every candidate).
         """
         means, lvars, levs = self._member_moments(X)
-        noise = np.array([float(c.post.noise_var.detach()) for c in self._caches])[:, None]
+        noise = self._noise_vars()[:, None]
         mean = means.mean(0)
         var = (lvars + noise).mean(0) + means.var(0)
         return (mean * self.y_std + self.y_mean, np.sqrt(var) * self.y_std, levs.mean(0))
@@ -493,7 +520,7 @@ class E2TSurrogate:
         self._check_fitted()
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        weights = {f"member{i}.{k}": v.detach().cpu().contiguous()
+        weights = {f"member{i}.{k}": v.detach().cpu().clone().contiguous()
                    for i, m in enumerate(self.members) for k, v in m.state_dict().items()}
         weights.update({k: torch.from_numpy(np.ascontiguousarray(v))
                         for k, v in self.inputs.state().items()})
@@ -547,7 +574,7 @@ class E2TSurrogate:
         for i in range(int(meta["n_members"])):
             prefix = f"member{i}."
             state = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
-            member = _Member(model.inputs.build_encoder(config, model._X), config)
+            member = model._new_member(model._X)
             try:
                 member.load_state_dict(state)
             except RuntimeError as exc:

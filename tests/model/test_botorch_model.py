@@ -15,7 +15,7 @@ def test_acquisition_functions_evaluate_on_adapter() -> None:
     X = rng.normal(size=(120, 5))
     y = X[:, 0] - 0.5 * X[:, 1] ** 2 + 0.05 * rng.normal(size=120)
     groups = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0).astype(int)
-    surrogate = E2TSurrogate(steps=30, hidden=(16,), n_support=48, n_query=16,
+    surrogate = E2TSurrogate(head="bayes", steps=30, hidden=(16,), n_support=48, n_query=16,
                              ensemble=2, device="cpu").fit(X, y, groups, progress=False)
     model = surrogate.to_botorch()
     cand = torch.tensor(rng.normal(size=(6, 1, 5)), dtype=torch.float64)

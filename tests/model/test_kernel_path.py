@@ -11,7 +11,8 @@ from e2t_discovery.model import E2TSurrogate
 from e2t_discovery.model.encoder import Standardizer
 from e2t_discovery.model.kernel_path import KernelFeatures
 
-FAST = {"steps": 60, "n_support": 96, "n_query": 32, "hidden": (32, 32), "eval_every": 20,
+FAST = {"head": "bayes", "steps": 60, "n_support": 96, "n_query": 32, "hidden": (32, 32),
+        "eval_every": 20,
         "device": "cpu"}
 
 

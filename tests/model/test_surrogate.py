@@ -12,7 +12,8 @@ from e2t_discovery.exceptions import ConfigError, ModelError, NotFittedError
 from e2t_discovery.featurize.graph import CrystalGraph
 from e2t_discovery.model import E2TSurrogate, SurrogateConfig
 
-FAST = {"steps": 150, "n_support": 96, "n_query": 32, "hidden": (32, 32), "eval_every": 25,
+FAST = {"head": "bayes", "steps": 150, "n_support": 96, "n_query": 32, "hidden": (32, 32),
+        "eval_every": 25,
         "device": "cpu"}
 
 

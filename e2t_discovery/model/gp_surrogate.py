@@ -1,0 +1,396 @@
+"""The E2T surrogate with the Gaussian-process head (``head="gp"``, the default).
+
+Training one member (:meth:`GPHeadSurrogate._train_member`):
+
+1. **Warm start.** The fixed part of the kernel (MinMax on counts, or RBF-ARD [+ linear]
+   on descriptors), the constant mean and the noise are fitted by exact marginal
+   likelihood on all training rows (BoTorch ``fit_gpytorch_mll``): this *is* the GP
+   baseline, and it is step 0 of what follows.
+2. **Episodic training.** The learned part ``s_phi * k_phi(phi(x), phi(x'))`` is switched
+   on, and ``phi`` with every hyperparameter is trained on extrapolative episodes: fit the
+   GP posterior on the support set, score the query set from other domains by Gaussian
+   NLL (or MSE).
+3. **Gate.** Whole training domains are held out (``val_fraction``); every
+   ``eval_every`` steps the model (support: the other training rows) is scored on them by
+   ``select_on``. The best state wins, step 0 included: if the episodes never beat the
+   marginal-likelihood GP on held-out training domains, the learned part is switched off
+   and the member is exactly that GP. The learned part grows only as far as held-out
+   training domains reward it.
+4. **Calibrate.** Every kernel scale and the noise are multiplied by one factor fitted in
+   closed form on the held-out domains (or on fresh training episodes when none are
+   held out), so predictive intervals match the errors *out of domain*; means unchanged.
+
+At inference the support set is every training row plus conditioned points, and each
+member caches its Cholesky factor and ``alpha``: :meth:`condition` is one factorization,
+no gradient step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from e2t_discovery.exceptions import ModelError
+from e2t_discovery.model.config import SurrogateConfig
+from e2t_discovery.model.episodes import EpisodeSampler, encode_domains
+from e2t_discovery.model.gp_head import GPHead, GPPosterior, gaussian_query_loss
+from e2t_discovery.model.surrogate import E2TSurrogate
+
+__all__ = ["GPHeadSurrogate"]
+
+_CALIBRATION_BOUNDS = (0.05, 100.0)
+
+#: Marginal-likelihood warm starts of the last few fits, keyed by data and kernel. The fit
+#: is deterministic (L-BFGS from fixed initial values) and does not depend on the seed,
+#: so fits that differ only in their seed (ensembles, benchmark seeds) share it.
+_WARM_STARTS: dict[str, dict[str, Tensor]] = {}
+_WARM_START_CACHE = 4
+
+
+def _warm_start_key(X: np.ndarray, ys: np.ndarray, base: str, head: GPHead) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for arr in (np.ascontiguousarray(X), np.ascontiguousarray(ys)):
+        digest.update(str(arr.shape).encode())
+        digest.update(arr.tobytes())
+    shapes = sorted((k, tuple(v.shape)) for k, v in head.state_dict().items())
+    digest.update(f"{base}|{shapes}".encode())
+    return digest.hexdigest()
+
+
+def resolve_base_kernel(config: SurrogateConfig, X: np.ndarray) -> str:
+    """The base kernel to use: ``config.base_kernel``, or for ``auto`` from the inputs.
+
+    ``auto`` picks ``minmax`` for non-negative integer inputs (count fingerprints) and
+    ``rbf_linear`` otherwise.
+    """
+    if config.base_kernel != "auto":
+        if config.base_kernel == "minmax" and (X < 0).any():
+            raise ModelError("base_kernel='minmax' needs non-negative inputs (counts); "
+                             "use base_kernel='rbf' or 'rbf_linear' for signed descriptors")
+        return config.base_kernel
+    counts = X.size > 0 and (X >= 0).all() and np.array_equal(X, np.round(X))
+    return "minmax" if counts else "rbf_linear"
+
+
+class GPHeadSurrogate(E2TSurrogate):
+    """E2T surrogate whose head is an exact GP (see the module docstring).
+
+    Build it as ``E2TSurrogate(head="gp", ...)`` (the default head); the public methods are
+    those of :class:`~e2t_discovery.model.E2TSurrogate`.
+    """
+
+    members: list[GPHead]  # type: ignore[assignment]
+
+    # ------------------------------------------------------------------ building
+    def _new_member(self, X: np.ndarray, base: str | None = None) -> GPHead:
+        cfg = self.config
+        return GPHead(
+            torch.as_tensor(X, dtype=torch.float64),
+            base=base or resolve_base_kernel(cfg, X), phi_kernel=cfg.phi_kernel,
+            hidden=cfg.hidden, embed_dim=cfg.embed_dim, dropout=cfg.dropout,
+            layer_norm=cfg.layer_norm, linear_dim=cfg.linear_dim,
+            log1p=cfg.input_transform == "log1p", clip=cfg.input_clip,
+            phi_scale=cfg.phi_scale,
+        ).to(self.device)
+
+    def _x(self, X: np.ndarray) -> Tensor:
+        return torch.as_tensor(np.asarray(X, dtype=np.float64), device=self.device)
+
+    def _ys(self) -> Tensor:
+        return torch.as_tensor((self._y - self.y_mean) / self.y_std, device=self.device)
+
+    @property
+    def noise_std(self) -> float:
+        """Observation-noise standard deviation in target units (mean over members)."""
+        self._check_fitted()
+        var = np.mean([float(m.noise_var.detach()) for m in self.members])
+        return float(math.sqrt(var) * self.y_std)
+
+    # ------------------------------------------------------------------ training
+    def _train_members(self, X: np.ndarray, ys_np: np.ndarray, domains: np.ndarray,
+                       bar: tqdm) -> None:
+        x, ys = self._x(X), torch.as_tensor(ys_np, device=self.device)
+        base = resolve_base_kernel(self.config, X)
+        self.config = self.config.replace(base_kernel=base)  # saved with the model
+        warm = self._new_member(X, base)
+        key = _warm_start_key(X, ys_np, base, warm)
+        if key in _WARM_STARTS:
+            warm.load_state_dict(_WARM_STARTS[key])
+        else:
+            warm.fit_marginal_likelihood(x, ys)
+            _WARM_STARTS[key] = copy.deepcopy(warm.state_dict())
+            while len(_WARM_STARTS) > _WARM_START_CACHE:
+                _WARM_STARTS.pop(next(iter(_WARM_STARTS)))
+        cache = warm.base_gram(x, x).detach() if warm.base_is_fixed else None
+        for i in range(self.config.ensemble):
+            member = self._new_member(X, base)
+            member.load_state_dict(warm.state_dict())
+            self.members.append(self._train_head(member, x, ys, domains, cache,
+                                                   self.config.seed + i, bar))
+
+    def _blocks(self, cache: Tensor | None, s: np.ndarray, q: np.ndarray
+                ) -> tuple[Tensor, Tensor, Tensor] | None:
+        if cache is None:
+            return None
+        si = torch.as_tensor(s, device=cache.device)
+        qi = torch.as_tensor(q, device=cache.device)
+        return cache[si][:, si], cache[si][:, qi], cache[qi, qi]
+
+    def _query(self, head: GPHead, x: Tensor, ys: Tensor, cache: Tensor | None,
+               s: np.ndarray, q: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
+        """Mean, predictive variance and targets of query rows ``q`` given support ``s``."""
+        si = torch.as_tensor(s, device=x.device)
+        qi = torch.as_tensor(q, device=x.device)
+        mean, var = head.query_moments(x[si], ys[si], x[qi], self._blocks(cache, s, q))
+        return mean, var, ys[qi]
+
+    def _score(self, head: GPHead, x: Tensor, ys: Tensor, cache: Tensor | None,
+               tr: np.ndarray, val: np.ndarray) -> float:
+        head.eval()
+        with torch.no_grad():
+            mean, var, y = self._query(head, x, ys, cache, tr, val)
+            return float(gaussian_query_loss(mean, var, y, self.config.select_on))
+
+    def _optimizer(self, head: GPHead, lr: float | None = None) -> torch.optim.Optimizer:
+        cfg = self.config
+        encoder = list(head.encoder.parameters()) if head.encoder is not None else []
+        enc_ids = {id(p) for p in encoder}
+        groups: list[dict[str, Any]] = [
+            {"params": encoder, "lr": lr or cfg.lr, "weight_decay": cfg.weight_decay},
+            {"params": [p for p in head.learned_parameters() if id(p) not in enc_ids],
+             "lr": cfg.hyper_lr, "weight_decay": 0.0}]
+        if cfg.train_base:
+            groups.append({"params": head.fixed_part_parameters(), "lr": cfg.hyper_lr,
+                           "weight_decay": 0.0})
+        return torch.optim.AdamW([g for g in groups if g["params"]])
+
+    def _train_head(self, head: GPHead, x: Tensor, ys: Tensor, domains: np.ndarray,
+                      cache: Tensor | None, seed: int, bar: tqdm) -> GPHead:
+        cfg = self.config
+        torch.manual_seed(seed)
+        tr, val = self._split_validation(domains, seed)
+        policy = cfg.policy if np.unique(domains[tr]).size >= 2 else "same"
+        sampler = EpisodeSampler(domains[tr], policy, n_support=cfg.n_support,
+                                 n_query=cfg.n_query, n_ways=cfg.n_ways,
+                                 support_ways=cfg.support_ways, seed=seed)
+        best_state = copy.deepcopy(head.state_dict())
+        if head.encoder is not None and val.size and cfg.steps > 0:
+            best = self._score(head, x, ys, cache, tr, val)
+            self.history.append({"seed": seed, "step": 0, "train": math.nan, "val": best})
+            head.phi_active.fill_(True)  # type: ignore[operator]
+            opt = self._optimizer(head)
+            bad = 0
+            for step in range(1, cfg.steps + 1):
+                head.train()
+                opt.zero_grad()
+                losses = []
+                for _ in range(cfg.episodes_per_step):
+                    ep = sampler.sample()
+                    mean, var, y = self._query(head, x, ys, cache, tr[ep.support],
+                                               tr[ep.query])
+                    losses.append(gaussian_query_loss(mean, var, y, cfg.loss))
+                loss = torch.stack(losses).mean()
+                loss.backward()
+                opt.step()
+                bar.update(1)
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    score = self._score(head, x, ys, cache, tr, val)
+                    self.history.append({"seed": seed, "step": step,
+                                         "train": float(loss.detach()), "val": score})
+                    bar.set_postfix(val=f"{score:.3f}")
+                    if score < best * (1 - cfg.min_improvement):
+                        best, bad = score, 0
+                        best_state = copy.deepcopy(head.state_dict())
+                    else:
+                        bad += 1
+                        if bad >= cfg.patience:
+                            bar.update(cfg.steps - step)
+                            break
+            head.load_state_dict(best_state)  # phi_active is part of the state
+        else:
+            bar.update(cfg.steps)
+        head.eval()
+        if cfg.calibrate:
+            self._calibrate(head, x, ys, cache, tr, val, sampler)
+        return head
+
+    @torch.no_grad()
+    def _calibrate(self, head: GPHead, x: Tensor, ys: Tensor, cache: Tensor | None,
+                   tr: np.ndarray, val: np.ndarray, sampler: EpisodeSampler,
+                   n_episodes: int = 32) -> None:
+        """Scale every variance so the query z-scores have unit mean square (closed form).
+
+        With all kernel scales and the noise multiplied by ``c`` the means stay and every
+        predictive variance is multiplied by ``c``; the Gaussian NLL is minimized at
+        ``c = mean(err^2 / var)``. Queries: the held-out domains (support: the other
+        training rows), else fresh extrapolative episodes.
+        """
+        pairs = ([(tr, val)] if val.size else
+                 [(tr[ep.support], tr[ep.query])
+                  for ep in (sampler.sample() for _ in range(n_episodes))])
+        ratios = []
+        for s, q in pairs:
+            mean, var, y = self._query(head, x, ys, cache, s, q)
+            ratios.append(((mean - y) ** 2 / var).cpu())
+        factor = float(torch.cat(ratios).mean())
+        if math.isfinite(factor):
+            head.scale_variances(float(np.clip(factor, *_CALIBRATION_BOUNDS)))
+
+    def fit_info(self) -> dict[str, float]:
+        """What the gate decided: the share of members whose learned part is on."""
+        self._check_fitted()
+        return {"phi_active": float(np.mean([bool(m.phi_active) for m in self.members]))}
+
+    # ------------------------------------------------------------------ inference state
+    def _refresh_caches(self) -> None:
+        x, ys = self._x(self._X), self._ys()
+        with torch.no_grad():
+            self._caches = [m.posterior(x, ys) for m in self.members]  # type: ignore[misc]
+
+    def _posts(self) -> list[GPPosterior]:
+        return self._caches  # type: ignore[return-value]
+
+    def _member_moments(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-member latent means, latent variances and distances: each ``k x n``."""
+        self._check_fitted()
+        x = self._x(self.inputs.validate(X))
+        means: list[np.ndarray] = []
+        lvars: list[np.ndarray] = []
+        dists: list[np.ndarray] = []
+        bs = self.config.batch_size
+        with torch.no_grad():
+            for post in self._posts():
+                parts = [post.moments(x[i:i + bs]) for i in range(0, x.shape[0], bs)]
+                if not parts:
+                    for out in (means, lvars, dists):
+                        out.append(np.zeros(0))
+                    continue
+                mean = torch.cat([p[0] for p in parts])
+                lvar = torch.cat([p[1] for p in parts])
+                prior = torch.cat([p[2] for p in parts])
+                means.append(mean.cpu().numpy())
+                lvars.append(lvar.cpu().numpy())
+                dists.append((lvar / prior.clamp_min(1e-12)).cpu().numpy())
+        return np.stack(means), np.stack(lvars), np.stack(dists)
+
+    def _noise_vars(self) -> np.ndarray:
+        return np.array([float(m.noise_var.detach()) for m in self.members])
+
+    def posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return the latent (noise-free) joint posterior: mean ``n``, covariance ``n x n``."""
+        self._check_fitted()
+        x = self._x(self.inputs.validate(X)).unsqueeze(0)
+        with torch.no_grad():
+            mean, cov = self._joint(x)
+        return mean[0].cpu().numpy(), cov[0].cpu().numpy()
+
+    def _joint(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Ensemble joint posterior in target units of ``b x q x d`` raw inputs."""
+        posts = self._posts()
+        means = torch.stack([p.mean(x.reshape(-1, x.shape[-1])).reshape(x.shape[:-1])
+                             for p in posts])
+        covs = torch.stack([p.joint_cov(x) for p in posts])
+        mean = means.mean(0)
+        dev = means - mean
+        cov = covs.mean(0) + (dev.unsqueeze(-1) * dev.unsqueeze(-2)).mean(0)
+        return mean * self.y_std + self.y_mean, cov * self.y_std**2
+
+    def joint_posterior_torch(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Differentiable joint posterior: ``batch x q x d`` raw inputs -> mean, covariance."""
+        self._check_fitted()
+        return self._joint(x.to(device=self.device, dtype=torch.float64))
+
+    def domain_distance(self, X: Any) -> np.ndarray:
+        """Posterior over prior latent variance, in ``[0, 1]`` (mean over members).
+
+        Near 0 for inputs the support set pins down; near 1 for inputs unlike any support
+        point (the kernel sees no similarity).
+        """
+        return self._member_moments(X)[2].mean(0)
+
+    def embed(self, X: Any) -> np.ndarray:
+        """Learned embeddings ``phi(z)`` of the first member (``n x p``)."""
+        self._check_fitted()
+        head = self.members[0]
+        if head.encoder is None:
+            raise ModelError("this surrogate has no learned embedding (phi_kernel='none')")
+        x = self._x(self.inputs.validate(X))
+        with torch.no_grad():
+            return head.encoder(head.standardize(x)).cpu().numpy()
+
+    # ------------------------------------------------------------------ updating
+    def adapt(self, X: Any, y: Any, groups: Any = None, *, steps: int = 100,
+              lr: float = 1e-4) -> E2TSurrogate:
+        """Few-shot fine-tune ``phi`` and the hyperparameters on new points, then condition.
+
+        Steps alternate between episodes whose query is drawn from the new points (support:
+        source rows) and ordinary extrapolative episodes of the source data. Members whose
+        learned part is off (the gate kept the plain GP) are only conditioned.
+        """
+        self._check_fitted()
+        X = self.inputs.validate(X)
+        y = self._check_y(y, self.inputs.length(X))
+        n_old = self.n_support
+        offset = int(self._domains.max()) + 1
+        new_doms = (np.full(y.shape[0], offset, dtype=np.int64) if groups is None
+                    else encode_domains(groups, y.shape[0]) + offset)
+        self._X = self.inputs.concat(self._X, X)
+        self._y = np.concatenate([self._y, y])
+        self._domains = np.concatenate([self._domains, new_doms])
+        x, ys = self._x(self._X), self._ys()
+        new_rows = np.arange(n_old, self.n_support)
+        for i, head in enumerate(self.members):
+            if bool(head.phi_active):
+                self._finetune_head(head, x, ys, new_rows, steps, lr, self.config.seed + 101 + i)
+        self._refresh_caches()
+        return self
+
+    def _finetune_head(self, head: GPHead, x: Tensor, ys: Tensor, new_rows: np.ndarray,
+                       steps: int, lr: float, seed: int) -> None:
+        cfg = self.config
+        rng = np.random.default_rng(seed)
+        old = np.setdiff1d(np.arange(self.n_support), new_rows)
+        old_doms = self._domains[old]
+        sampler = (EpisodeSampler(old_doms, cfg.policy, n_support=cfg.n_support,
+                                  n_query=cfg.n_query, n_ways=cfg.n_ways, seed=seed)
+                   if np.unique(old_doms).size >= 2 else None)
+        opt = self._optimizer(head, lr=lr)
+        for group in opt.param_groups[1:]:
+            group["lr"] = min(group["lr"], 10 * lr)
+        head.train()
+        for step in range(steps):
+            if step % 2 == 0 or sampler is None:
+                q = rng.choice(new_rows, size=min(cfg.n_query, new_rows.size), replace=False)
+                s = rng.choice(old, size=min(cfg.n_support, old.size), replace=False)
+            else:
+                ep = sampler.sample()
+                s, q = old[ep.support], old[ep.query]
+            opt.zero_grad()
+            mean, var, y = self._query(head, x, ys, None, s, q)
+            gaussian_query_loss(mean, var, y, cfg.loss).backward()
+            opt.step()
+        head.eval()
+
+    # ------------------------------------------------------------------ BoTorch
+    def to_botorch(self):  # noqa: ANN201 - botorch is imported lazily
+        """Return a BoTorch ``Model`` over this surrogate's joint posterior.
+
+        One member: a real ``SingleTaskGP`` (its kernel is this head's, its training data
+        the support set), so ``fantasize``/``condition_on_observations`` work natively.
+        An ensemble: the moment-matched adapter of the linear heads.
+        """
+        self._check_fitted()
+        if len(self.members) == 1:
+            return self.members[0].to_botorch(self._x(self._X), self._ys(),
+                                              self.y_mean, self.y_std)
+        from e2t_discovery.model.botorch_model import E2TBoTorchModel
+
+        return E2TBoTorchModel(self)

@@ -1,0 +1,234 @@
+"""The GP head of the E2T surrogate: equal to BoTorch's GP, exact updates, gated training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from e2t_discovery.exceptions import ConfigError
+from e2t_discovery.model import E2TSurrogate
+from e2t_discovery.model.gp_head import GPHead
+from e2t_discovery.model.gp_surrogate import GPHeadSurrogate
+
+FAST = {"steps": 60, "n_support": 64, "n_query": 24, "hidden": (16, 16), "eval_every": 20,
+        "device": "cpu"}
+
+
+def _task(seed: int = 0) -> dict[str, np.ndarray]:
+    """Five domains along a trend; the last lies beyond the training range."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(5), 40)
+    X = rng.normal(size=(200, 6))
+    X[:, 0] += 1.2 * groups
+    y = 1.5 * X[:, 0] + np.sin(2 * X[:, 1]) + 0.05 * rng.normal(size=200)
+    tr = groups < 4
+    return {"X": X[tr], "y": y[tr], "g": groups[tr], "Xt": X[~tr], "yt": y[~tr]}
+
+
+def _counts(seed: int = 0, n: int = 150, d: int = 40) -> dict[str, np.ndarray]:
+    """Sparse integer counts (fingerprint-like) in three domains."""
+    rng = np.random.default_rng(seed)
+    X = rng.poisson(0.4, size=(n, d)).astype(np.float64)
+    groups = np.repeat(np.arange(3), n // 3)
+    X[:, :3] += groups[:, None]
+    y = X[:, :10].sum(1) * 0.3 + 0.1 * rng.normal(size=n)
+    return {"X": X, "y": y, "g": groups}
+
+
+@pytest.fixture(scope="module")
+def task() -> dict[str, np.ndarray]:
+    return _task()
+
+
+@pytest.fixture(scope="module")
+def fitted(task) -> GPHeadSurrogate:
+    model = E2TSurrogate(**FAST).fit(task["X"], task["y"], task["g"], progress=False)
+    assert isinstance(model, GPHeadSurrogate)
+    return model
+
+
+def test_gp_head_is_the_default_and_validates_its_options() -> None:
+    assert isinstance(E2TSurrogate(), GPHeadSurrogate)
+    assert type(E2TSurrogate(head="bayes")) is E2TSurrogate
+    with pytest.raises(ConfigError, match="kernel_dim=8 is the linear heads' kernel path"):
+        E2TSurrogate(kernel_dim=8)
+    with pytest.raises(ConfigError, match="head='gp' needs encoder='mlp'"):
+        E2TSurrogate(encoder="graph", head="gp")
+    assert E2TSurrogate(encoder="graph").config.head == "bayes"
+    with pytest.raises(ConfigError, match="base_kernel='cosine' is not allowed"):
+        E2TSurrogate(base_kernel="cosine")
+
+
+def test_base_kernel_auto_picks_minmax_for_counts_and_rbf_linear_otherwise(task) -> None:
+    data = _counts()
+    counts = E2TSurrogate(**{**FAST, "steps": 1}).fit(data["X"], data["y"], data["g"],
+                                                     progress=False)
+    assert counts.config.base_kernel == "minmax"
+    signed = E2TSurrogate(**{**FAST, "steps": 1}).fit(task["X"], task["y"], task["g"],
+                                                     progress=False)
+    assert signed.config.base_kernel == "rbf_linear"
+
+
+def test_fixed_part_equals_botorch_single_task_gp(task) -> None:
+    """With the learned part off, the head's closed forms are BoTorch's exact GP."""
+    from botorch.models import SingleTaskGP
+
+    x = torch.tensor(task["X"], dtype=torch.float64)
+    y = torch.tensor((task["y"] - task["y"].mean()) / task["y"].std(), dtype=torch.float64)
+    head = GPHead(x, base="rbf_linear", phi_kernel="rbf", hidden=(8,))
+    head.fit_marginal_likelihood(x, y)
+    head.eval()
+    assert not bool(head.phi_active)
+    gp = SingleTaskGP(x, y.unsqueeze(-1), likelihood=head.likelihood,
+                      covar_module=head.kernel(), mean_module=head.mean_module,
+                      outcome_transform=None).eval()
+    xt = torch.tensor(task["Xt"][:9], dtype=torch.float64)
+    with torch.no_grad():
+        post = head.posterior(x, y)
+        mean, lvar, _ = post.moments(xt)
+        ref = gp.posterior(xt)
+        np.testing.assert_allclose(mean.numpy(), ref.mean.squeeze(-1).numpy(), atol=1e-6)
+        np.testing.assert_allclose(lvar.numpy(), ref.variance.squeeze(-1).numpy(), atol=1e-6)
+        np.testing.assert_allclose(post.joint_cov(xt).numpy(),
+                                   ref.distribution.covariance_matrix.numpy(), atol=1e-6)
+
+
+def test_botorch_model_is_a_single_task_gp_with_the_heads_joint_posterior(task, fitted) -> None:
+    from botorch.models import SingleTaskGP
+
+    model = fitted.to_botorch()
+    assert isinstance(model, SingleTaskGP)
+    xt = task["Xt"][:7]
+    mean, cov = fitted.posterior(xt)
+    with torch.no_grad():
+        post = model.posterior(torch.tensor(xt, dtype=torch.float64))
+    np.testing.assert_allclose(post.mean.squeeze(-1).numpy(), mean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(post.distribution.covariance_matrix.numpy(), cov,
+                               rtol=1e-5, atol=1e-6 * fitted.y_std**2)
+    _, std = fitted.predict(xt, return_std=True)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov) + fitted.noise_std**2), std, rtol=1e-6)
+    # fantasies work natively (BoTorch's own machinery, no adapter)
+    fant = model.fantasize(torch.tensor(xt[:2], dtype=torch.float64),
+                           sampler=_sampler(4))
+    assert fant.posterior(torch.tensor(xt[2:4])).mean.shape == (4, 2, 1)
+
+
+def _sampler(n: int):  # noqa: ANN202
+    from botorch.sampling import SobolQMCNormalSampler
+
+    return SobolQMCNormalSampler(sample_shape=torch.Size([n]), seed=0)
+
+
+def test_save_load_round_trips_predictions_exactly(task, fitted, tmp_path) -> None:
+    fitted.save(tmp_path / "m")
+    assert not list((tmp_path / "m").glob("*.pkl"))
+    loaded = E2TSurrogate.load(tmp_path / "m")
+    assert isinstance(loaded, GPHeadSurrogate)
+    m0, s0 = fitted.predict(task["Xt"], return_std=True)
+    m1, s1 = loaded.predict(task["Xt"], return_std=True)
+    np.testing.assert_array_equal(m0, m1)
+    np.testing.assert_array_equal(s0, s1)
+    np.testing.assert_array_equal(fitted.domain_distance(task["Xt"]),
+                                  loaded.domain_distance(task["Xt"]))
+
+
+def test_condition_equals_refitting_the_head_on_the_enlarged_support(task, tmp_path) -> None:
+    model = E2TSurrogate(**FAST).fit(task["X"], task["y"], task["g"], progress=False)
+    model.save(tmp_path / "m")
+    model.condition(task["Xt"][:10], task["yt"][:10])
+    assert model.n_support == task["X"].shape[0] + 10
+    # the same head, its posterior computed from scratch on the enlarged support
+    fresh = E2TSurrogate.load(tmp_path / "m")
+    head = fresh.members[0]
+    x = torch.tensor(np.vstack([task["X"], task["Xt"][:10]]).astype(np.float32),
+                     dtype=torch.float64)  # the surrogate keeps inputs as float32
+    ys = (np.concatenate([task["y"], task["yt"][:10]]) - fresh.y_mean) / fresh.y_std
+    with torch.no_grad():
+        post = head.posterior(x, torch.tensor(ys))
+        mean, lvar, _ = post.moments(torch.tensor(task["Xt"][10:].astype(np.float32),
+                                                  dtype=torch.float64))
+    got_mean, got_std = model.predict(task["Xt"][10:], return_std=True)
+    np.testing.assert_allclose(got_mean, mean.numpy() * fresh.y_std + fresh.y_mean, rtol=1e-9)
+    want_std = np.sqrt(lvar.numpy() + float(head.noise_var)) * fresh.y_std
+    np.testing.assert_allclose(got_std, want_std, rtol=1e-9)
+    # and the conditioned points are now predicted closely
+    near = model.predict(task["Xt"][:10])
+    assert np.sqrt(np.mean((near - task["yt"][:10]) ** 2)) < 0.2
+
+
+def test_episodes_never_put_a_query_domain_into_the_support(task, monkeypatch) -> None:
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    original = GPHeadSurrogate._query
+
+    def spy(self, head, x, ys, cache, s, q):  # noqa: ANN001, ANN202
+        seen.append((s, q))
+        return original(self, head, x, ys, cache, s, q)
+
+    monkeypatch.setattr(GPHeadSurrogate, "_query", spy)
+    E2TSurrogate(**{**FAST, "steps": 15, "eval_every": 5}).fit(
+        task["X"], task["y"], task["g"], progress=False)
+    assert len(seen) >= 15
+    for s, q in seen:
+        assert not set(task["g"][s]) & set(task["g"][q])
+
+
+def test_gate_keeps_the_marginal_likelihood_gp_when_episodes_do_not_help(task) -> None:
+    """A learned part that cannot beat step 0 on held-out domains is switched off."""
+    # two steps at a huge learning rate wreck phi, so the gate must keep step 0
+    model = E2TSurrogate(**{**FAST, "steps": 2, "eval_every": 1, "lr": 5.0, "hyper_lr": 5.0,
+                            "calibrate": False}).fit(
+        task["X"], task["y"], task["g"], progress=False)
+    assert model.history[0]["step"] == 0 and len(model.history) == 3
+    head = model.members[0]
+    assert not bool(head.phi_active)
+    # ... and the member is exactly the marginal-likelihood GP on the training data
+    ref = model._new_member(model._X)
+    x = torch.tensor(model._X, dtype=torch.float64)
+    ys = torch.tensor((model._y - model.y_mean) / model.y_std)
+    ref.fit_marginal_likelihood(x, ys)
+    ref.eval()
+    xt = torch.tensor(task["Xt"].astype(np.float32), dtype=torch.float64)
+    with torch.no_grad():
+        want = ref.posterior(x, ys).mean(xt).numpy() * model.y_std + model.y_mean
+    np.testing.assert_allclose(model.predict(task["Xt"]), want, rtol=1e-9)
+
+
+def test_gate_turns_the_learned_part_on_when_held_out_domains_reward_it() -> None:
+    """A target the fixed kernel cannot see (a product of two inputs) but phi can."""
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(6), 50)
+    X = rng.normal(size=(300, 4))
+    X[:, 0] += 0.8 * groups
+    y = 2.0 * np.tanh(X[:, 1] * X[:, 2]) + 0.3 * X[:, 0] + 0.05 * rng.normal(size=300)
+    model = E2TSurrogate(**{**FAST, "steps": 300, "eval_every": 25, "patience": 12,
+                            "hidden": (32, 32), "lr": 3e-3, "base_kernel": "rbf_linear",
+                            "val_fraction": 0.34}).fit(X, y, groups, progress=False)
+    vals = [h["val"] for h in model.history]
+    assert bool(model.members[0].phi_active) == (min(vals[1:]) < vals[0] * (1 - 0.005))
+
+
+def test_calibration_scales_variances_not_means(task) -> None:
+    raw = E2TSurrogate(**{**FAST, "calibrate": False}).fit(task["X"], task["y"], task["g"],
+                                                          progress=False)
+    cal = E2TSurrogate(**FAST).fit(task["X"], task["y"], task["g"], progress=False)
+    m0, s0 = raw.predict(task["Xt"], return_std=True)
+    m1, s1 = cal.predict(task["Xt"], return_std=True)
+    np.testing.assert_allclose(m0, m1, rtol=1e-6, atol=1e-8)
+    ratio = s1 / s0
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)
+
+
+def test_adapt_fine_tunes_and_keeps_predictions_finite(task) -> None:
+    model = E2TSurrogate(**FAST).fit(task["X"], task["y"], task["g"], progress=False)
+    model.adapt(task["Xt"][:8], task["yt"][:8], steps=10)
+    mean, std = model.predict(task["Xt"][8:], return_std=True)
+    assert model.n_support == task["X"].shape[0] + 8
+    assert np.isfinite(mean).all() and (std > 0).all()
+
+
+def test_domain_distance_grows_away_from_the_support(task, fitted) -> None:
+    near = fitted.domain_distance(task["X"])
+    far = fitted.domain_distance(task["Xt"] * 6.0)
+    assert np.all((near >= 0) & (near <= 1)) and np.all((far >= 0) & (far <= 1))
+    assert np.median(far) > np.median(near)
