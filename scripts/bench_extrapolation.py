@@ -48,7 +48,7 @@ HOIP_GRAPH_E2T: dict[str, Any] = {
 }
 
 
-def _methods(dataset: str) -> dict[str, Any]:
+def _methods(dataset: str, with_graph: bool = True) -> dict[str, Any]:
     from e2t_discovery.model import E2TSurrogate
     from e2t_discovery.model.baselines import make_baseline
     from e2t_discovery.model.benchmark import Method
@@ -69,7 +69,7 @@ def _methods(dataset: str) -> dict[str, Any]:
     e2t_input = "graphs" if e2t_cfg.get("encoder") == "graph" else "X"
     graph = ({"e2t_graph": Method(e2t_graph, params=HOIP_GRAPH_E2T, input="graphs",
                                   max_seeds=SECONDARY_SEEDS)}
-             if dataset == "hoip" else {})
+             if dataset == "hoip" and with_graph else {})
     return {
         "e2t": Method(e2t, params=e2t_cfg, input=e2t_input),
         "e2t_linear": Method(e2t_linear, params=linear_cfg, max_seeds=SECONDARY_SEEDS),
@@ -123,7 +123,7 @@ def _pi1070_cell(args: tuple[int, str, list[int]]) -> dict[str, Any]:
             "seconds": round(time.time() - start, 1), "methods": methods}
 
 
-def _hoip(split: str, seeds: list[int]) -> dict[str, Any]:
+def _hoip(split: str, seeds: list[int], with_graph: bool = True) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
@@ -135,11 +135,13 @@ def _hoip(split: str, seeds: list[int]) -> dict[str, Any]:
     # Descriptors without the partial RDFs (they hurt extrapolation to an unseen halide).
     featurizer = get_featurizer("structure", rdf_bins=0)
     items = frame["cif_path"].tolist()
-    inputs = {"X": featurizer.transform(items), "graphs": featurizer.graphs(items)}
+    inputs = {"X": featurizer.transform(items)}
+    if with_graph:
+        inputs["graphs"] = featurizer.graphs(items)
     y = frame["band_gap_gga"].to_numpy(dtype=float)
     train, test = hoip_split(frame, split)  # type: ignore[arg-type]
     return {"methods": evaluate_split(inputs, y, hoip_domains(frame), train, test,
-                                      _methods("hoip"), seeds),
+                                      _methods("hoip", with_graph), seeds),
             "n_train": int(train.size), "n_test": int(test.size)}
 
 
@@ -185,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (PI1070 cells)")
     parser.add_argument("--classes", default=",".join(map(str, PI1070_CLASSES)))
     parser.add_argument("--properties", default=",".join(PI1070_PROPERTIES))
+    parser.add_argument("--no-graph", action="store_true",
+                        help="HOIP: leave out the crystal-graph E2T row (the slowest)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.dataset == "hoip" and args.split is None:
@@ -196,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": args.dataset, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "seeds": seeds, **environment_info(),
         "e2t_config": PI1070_E2T if args.dataset == "pi1070" else HOIP_E2T,
+        "e2t_linear_config": PI1070_E2T_LINEAR if args.dataset == "pi1070" else HOIP_E2T_LINEAR,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
@@ -221,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{record['e2t_phi_active_mean']:.0%} of fits", flush=True)
     else:
         record.update(split=args.split, target="band_gap_gga", e2t_graph_config=HOIP_GRAPH_E2T,
-                      **_hoip(args.split, seeds))
+                      **_hoip(args.split, seeds, with_graph=not args.no_graph))
         for name, s in record["methods"].items():
             print(_row(name, s), flush=True)
         baselines = {n: m for n, m in record["methods"].items()

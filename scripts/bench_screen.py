@@ -4,7 +4,9 @@ For each library size (virtual polymers generated from PI1070's repeat units, re
 ``--work-dir`` when already there) this measures:
 
 (a) the single-core featurization rate of the library's p-SMILES (Morgan count
-    fingerprints, one process, one thread) — the physical limit per core for this input;
+    fingerprints through the package's featurizer: canonical SMILES, checks, one process,
+    one thread), and the bare RDKit rate (parse + count fingerprint, nothing else) — the
+    physical limit per core for this input;
 (b) the end-to-end screen rate (read shards -> featurize -> predict mean/std/distance ->
     acquisition -> write Parquet) with 1 and 2 Ray workers, a fresh local Ray per run;
 (c) the peak resident memory of the whole process tree (this process, Ray's GCS,
@@ -179,6 +181,31 @@ def _featurize_rate(lib: Path, n_sample: int) -> tuple[float, float]:
             len(items) / (time.process_time() - cpu))
 
 
+def _raw_rdkit_rate(lib: Path, n_sample: int) -> float:
+    """Single-core rate of bare RDKit: parse + Morgan count fingerprint (radius 3, 2048).
+
+    No canonical SMILES, no checks, no array assembly: the ceiling any screen of these
+    fingerprints is measured against.
+    """
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem import rdFingerprintGenerator
+
+    RDLogger.DisableLog("rdApp.*")
+    items: list[str] = []
+    for shard in library_shards(lib):
+        items.extend(pd.read_parquet(shard, columns=["smiles"])["smiles"].tolist())
+        if len(items) >= n_sample:
+            break
+    items = items[:n_sample]
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=3, fpSize=2048)
+    start = time.perf_counter()
+    for smi in items:
+        mol = Chem.MolFromSmiles(smi)
+        if mol is not None:
+            gen.GetCountFingerprintAsNumPy(mol)
+    return len(items) / (time.perf_counter() - start)
+
+
 def _model_rate(model_dir: Path, lib: Path, n_rows: int = 4096) -> float:
     """Single-thread rate (rows/s) of predict(return_std) + domain_distance on one batch."""
     items = pd.read_parquet(library_shards(lib)[0], columns=["smiles"])["smiles"].head(n_rows)
@@ -233,6 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     for n in args.sizes:
         lib, meta = _library(args.work_dir, n, args.seed, args.data_dir)
         feat, feat_cpu = _featurize_rate(lib, min(n, args.featurize_sample))
+        raw = _raw_rdkit_rate(lib, min(n, args.featurize_sample))
         model_rate = _model_rate(model_dir, lib)
         for w in args.workers:
             load_before = os.getloadavg()[0]
@@ -242,6 +270,8 @@ def main(argv: list[str] | None = None) -> dict:
                        featurize_rate_1core_cpu=round(feat_cpu, 1),
                        cpu_efficiency=round(n_items / feat_cpu / run["cpu_s"], 3),
                        model_rate_1thread=round(model_rate, 1),
+                       raw_rdkit_rate_1core=round(raw, 1),
+                       raw_efficiency=round(run["rate"] / (w * raw), 3),
                        efficiency=round(run["rate"] / (w * feat), 3),
                        steady_efficiency=round(run["steady_rate"] / (w * feat), 3),
                        load_before=round(load_before, 2),
@@ -278,7 +308,9 @@ def _row(r: dict) -> str:
     """One table line."""
     return (f"n={r['n']:>9,}  workers={r['workers']}  "
             f"featurize/core={r['featurize_rate_1core']:>7,.0f}/s  "
-            f"screen={r['rate']:>7,.0f}/s  efficiency={r['efficiency']:.0%} "
+            f"raw RDKit/core={r.get('raw_rdkit_rate_1core', float('nan')):>7,.0f}/s  "
+            f"screen={r['rate']:>7,.0f}/s  of raw={r.get('raw_efficiency', float('nan')):.0%}  "
+            f"efficiency={r['efficiency']:.0%} "
             f"(after start-up {r['steady_efficiency']:.0%}; CPU-time {r['cpu_efficiency']:.0%})"
             f"  peak RSS={r['peak_rss_gb']:.2f} GB (PSS {r['peak_pss_gb']:.2f})"
             f"  {r['elapsed_s']:.0f} s  load {r['load_before']:.1f}->{r['load_after']:.1f}")

@@ -24,7 +24,9 @@ def data_dir() -> Path:
     path = Path(value)
     if not path.is_dir():
         pytest.skip(f"E2T_DATA_DIR={value} is not a folder")
-    return path
+    # absolute, so paths built from it (CIF files in lab tables) do not depend on the
+    # folder a later reader resolves them against (the README writes ../shared/data)
+    return path.resolve()
 
 
 @pytest.fixture(scope="session")

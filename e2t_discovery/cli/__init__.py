@@ -2,8 +2,9 @@
 
 Command functions live in the modules of this package, one area each; they only parse
 arguments and call a library function of the same name. :func:`main` turns an
-:class:`~e2t_discovery.exceptions.E2TError` into one red line and exit code 1, and any
-other exception into exit code 2 with the traceback kept in a log file: the campaign's
+:class:`~e2t_discovery.exceptions.E2TError` into one red line and exit code 1, a usage
+error into click's usage line and exit code 2, and any other exception into exit code 3
+with the traceback kept in a log file: the campaign's
 ``logs/e2t.log`` when the command opened a campaign through :func:`open_campaign` /
 :func:`create_campaign` (or called :func:`remember_campaign`), else the user-level log.
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from e2t_discovery.exceptions import E2TError
 
@@ -40,6 +42,25 @@ app = typer.Typer(
 )
 
 err_console = Console(stderr=True)
+
+#: Exit codes of ``e2t`` (README "Exit codes").
+EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from e2t_discovery import __version__
+
+        typer.echo(f"e2t-discovery {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Active-learning materials discovery with an extrapolative (E2T) meta-learner."""
 
 DirOption = Annotated[
     Path | None,
@@ -93,39 +114,58 @@ from e2t_discovery.cli import (  # noqa: E402,F401
 INTERNAL_LOG = Path.home() / ".cache" / "e2t-discovery" / "internal-errors.log"
 
 
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """``click.exceptions.<name>`` and Typer's vendored copy of it (Typer >= 0.20)."""
+    import click
+
+    found: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found]
+    except ImportError:
+        vendored = None
+    if vendored is not None and hasattr(vendored, name):
+        found.append(getattr(vendored, name))
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; exit 0 on success, 1 on a user error, 2 on an internal error."""
+    """Run the CLI and exit with one of the codes above.
+
+    0 success; 1 a user error (bad input, with one line saying what and how to fix it);
+    2 a usage error (unknown command or option, missing argument: usage line and problem);
+    3 an internal error (one line; traceback in the log); 130 interrupted (Ctrl-C).
+    """
     global _campaign_log
     _campaign_log = None
-    code = 0
+    code = EXIT_OK
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False, prog_name="e2t")
         # click returns the exit code of ctx.exit()/typer.Exit (e.g. 0 after --help).
-        code = result if isinstance(result, int) else 0
+        code = result if isinstance(result, int) else EXIT_OK
     except E2TError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)
+        sys.exit(EXIT_USER_ERROR)
     except SystemExit:
         raise
     except KeyboardInterrupt:
-        err_console.print("[red]interrupted[/red]")
-        sys.exit(130)
+        err_console.print("[red]interrupted[/red]; run the same command again to resume")
+        sys.exit(EXIT_INTERRUPTED)
+    except _click_classes("ClickException") as exc:
+        exc.show()  # type: ignore[attr-defined]  # usage line, then the problem
+        sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
+    except _click_classes("Abort"):
+        err_console.print("[red]interrupted[/red]; run the same command again to resume")
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # an internal error: keep the traceback, show one line
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            err_console.print("[red]aborted[/red]")
-            sys.exit(1)
         log = _write_internal_log()
         err_console.print(
-            f"[red]internal error:[/red] {type(exc).__name__}: {exc} (traceback in {log})",
+            f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} "
+            f"(traceback in {escape(str(log))})",
             highlight=False,
             soft_wrap=True,
         )
-        sys.exit(2)
+        sys.exit(EXIT_INTERNAL)
     sys.exit(code)
 
 

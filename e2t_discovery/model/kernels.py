@@ -40,13 +40,15 @@ def minmax_similarity(x1: Tensor, x2: Tensor) -> Tensor:
         max1 = x1.reshape(-1, x1.shape[-1]).amax(0) if x1.numel() else x1.new_zeros(x1.shape[-1])
         max2 = x2.reshape(-1, x2.shape[-1]).amax(0) if x2.numel() else x2.new_zeros(x2.shape[-1])
         shared = torch.minimum(max1, max2)
-        num = torch.zeros(total.shape, dtype=x1.dtype, device=x1.device)
+        # 0/1 products summed: integers below 2**24, exact in float32 at half the cost
+        num = torch.zeros(total.shape, dtype=torch.float32, device=x1.device)
         top = int(shared.max().item()) if shared.numel() else 0
         for t in range(1, top + 1):
             cols = torch.nonzero(shared >= t).flatten()
-            a = (x1.index_select(-1, cols) >= t).to(x1.dtype)
-            b = (x2.index_select(-1, cols) >= t).to(x2.dtype)
+            a = (x1.index_select(-1, cols) >= t).to(torch.float32)
+            b = (x2.index_select(-1, cols) >= t).to(torch.float32)
             num = num + a @ b.transpose(-1, -2)
+        num = num.to(x1.dtype)
     else:
         num = 0.5 * (total - torch.cdist(x1, x2, p=1))
     den = total - num

@@ -112,7 +112,7 @@ def test_user_errors_exit_1_with_one_red_line(tmp_path: Path, lab: Path,
     assert code == 1 and "campaign tc already exists" in err
 
 
-def test_internal_error_exits_2_with_traceback_in_campaign_log(
+def test_internal_error_exits_3_with_traceback_in_campaign_log(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "home"
@@ -125,7 +125,7 @@ def test_internal_error_exits_2_with_traceback_in_campaign_log(
     monkeypatch.setattr(Campaign, "status", broken)
     code, _, err = _main(["status", "tc", "--dir", str(root)], capsys)
     log = root / "tc" / "logs" / "e2t.log"
-    assert code == 2
+    assert code == 3
     assert f"internal error: RuntimeError: disk on fire (traceback in {log})" in err
     text = log.read_text()
     assert "Traceback (most recent call last)" in text and "in broken" in text
@@ -142,7 +142,7 @@ def test_internal_error_without_campaign_goes_to_user_log(
 
     monkeypatch.setattr("e2t_discovery.cli.store_cmds.create_campaign", broken)
     code, _, err = _main(["init", "tc", "--config", "x.toml", "--dir", str(tmp_path)], capsys)
-    assert code == 2 and str(user_log) in err
+    assert code == 3 and str(user_log) in err
     assert "KeyError: 'no campaign yet'" in user_log.read_text()
 
 
@@ -164,3 +164,36 @@ def test_real_processes_on_a_real_store(tmp_path: Path, lab: Path) -> None:
     assert failed.stderr.count("\n") == 1 and failed.stderr.startswith(f"error: {bad}: ")
     status = e2t("status", "tc")
     assert status.returncode == 0 and "measurements 30 of 30 materials" in status.stdout
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["bogus"], "No such command 'bogus'"),
+    (["init"], "Missing argument 'name'"),
+    (["status", "--no-such-flag"], "No such option: --no-such-flag"),
+])
+def test_usage_errors_show_usage_and_exit_2_without_internal_error(
+        args: list[str], needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    user_log = tmp_path / "internal-errors.log"
+    monkeypatch.setattr(cli, "INTERNAL_LOG", user_log)
+    code, _, err = _main(args, capsys)
+    assert code == 2
+    assert "Usage: e2t" in err and needle in err
+    assert "internal error" not in err and not user_log.exists()
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from e2t_discovery import __version__
+
+    code, out, _ = _main(["--version"], capsys)
+    assert code == 0 and out.strip() == f"e2t-discovery {__version__}"
+
+
+def test_user_error_text_keeps_square_brackets(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "campaigns"
+    text = (shipped / "pi1070_thermal_conductivity.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("[target]\n", "[target]\nunits = 'W/m/K'\n", 1))
+    code, _, err = _main(["init", "x", "--config", str(bad), "--dir", str(tmp_path)], capsys)
+    assert code == 1 and "in [target]" in err.replace("\n", "")
