@@ -116,14 +116,16 @@ INTERNAL_LOG = Path.home() / ".cache" / "e2t-discovery" / "internal-errors.log"
 
 def _click_classes(name: str) -> tuple[type[BaseException], ...]:
     """``click.exceptions.<name>`` and Typer's vendored copy of it (Typer >= 0.20)."""
+    import importlib
+
     import click
 
     found: list[type[BaseException]] = [getattr(click.exceptions, name)]
     try:
-        from typer._click import exceptions as vendored  # type: ignore[import-not-found]
+        vendored = importlib.import_module("typer._click.exceptions")
     except ImportError:
-        vendored = None
-    if vendored is not None and hasattr(vendored, name):
+        return tuple(found)
+    if hasattr(vendored, name):
         found.append(getattr(vendored, name))
     return tuple(found)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from e2t_discovery.exceptions import ModelError, NotFittedError
 from e2t_discovery.model.baselines import make_baseline
