@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from e2t_discovery.campaign import Campaign
 
 __all__ = ["app", "main", "campaigns_root", "open_campaign", "create_campaign",
-           "remember_campaign", "DirOption"]
+           "remember_campaign", "plain_console", "DirOption"]
 
 app = typer.Typer(
     name="e2t",
@@ -42,6 +42,13 @@ app = typer.Typer(
 )
 
 err_console = Console(stderr=True)
+
+
+def plain_console() -> Console:
+    """The console of command output: no markup, so user and config text prints as is
+    (units such as ``[eV]`` and hints such as ``[target.conversions]`` stay), and long
+    paths stay on one line."""
+    return Console(soft_wrap=True, markup=False)
 
 #: Exit codes of ``e2t`` (README "Exit codes").
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from e2t_discovery.cli import DirOption, app, campaigns_root, open_campaign
+from e2t_discovery.cli import DirOption, app, campaigns_root, open_campaign, plain_console
 from e2t_discovery.exceptions import E2TError
 
 __all__ = ["run", "demo", "report"]
 
-console = Console(soft_wrap=True)
+console = plain_console()
 
 
 def _fmt(value: float, digits: int = 3) -> str:

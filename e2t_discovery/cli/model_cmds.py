@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from e2t_discovery.cli import DirOption, app, open_campaign
+from e2t_discovery.cli import DirOption, app, open_campaign, plain_console
 
 __all__ = ["train", "predict"]
 
-console = Console(soft_wrap=True)  # long paths stay on one line
+console = plain_console()
 
 NameArg = Annotated[str, typer.Argument(help="Campaign name (a folder under --dir).",
                                         show_default=False)]

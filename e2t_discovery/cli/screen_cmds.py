@@ -12,14 +12,13 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 
-from e2t_discovery.cli import DirOption, app, open_campaign
+from e2t_discovery.cli import DirOption, app, open_campaign, plain_console
 from e2t_discovery.exceptions import ScreenError, StrategyError
 
 __all__ = ["library_app", "library_polymers", "screen", "propose"]
 
-console = Console(soft_wrap=True)
+console = plain_console()
 library_app = typer.Typer(help="Generate virtual candidate libraries.", no_args_is_help=True)
 app.add_typer(library_app, name="library")
 

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from e2t_discovery.cli import DirOption, app, create_campaign, open_campaign
+from e2t_discovery.cli import DirOption, app, create_campaign, open_campaign, plain_console
 
 __all__ = ["init", "ingest", "status", "export"]
 
-console = Console(soft_wrap=True)  # long paths stay on one line
+console = plain_console()
 
 NameArg = Annotated[str, typer.Argument(help="Campaign name (a folder under --dir).",
                                         show_default=False)]
@@ -33,7 +32,7 @@ def init(
     """Create a campaign from a TOML campaign file."""
     with create_campaign(name, config, directory) as campaign:
         cfg = campaign.config
-        console.print(f"created campaign [bold]{name}[/bold] in {campaign.dir} "
+        console.print(f"created campaign {name} in {campaign.dir} "
                       f"({cfg.representation.kind}, {cfg.objective.direction} "
                       f"{cfg.target.property} [{cfg.target.unit}])", highlight=False)
 
@@ -81,7 +80,7 @@ def status(name: NameArg, directory: DirOption = None) -> None:
     with open_campaign(name, directory, read_only=True) as campaign:
         info = campaign.status()
     counts = info.counts
-    console.print(f"[bold]{info.name}[/bold]: {info.objective} {info.property} [{info.unit}] "
+    console.print(f"{info.name}: {info.objective} {info.property} [{info.unit}] "
                   f"of {info.kind} materials", highlight=False)
     console.print(f"measurements {counts['measurements']:,} of {counts['measured_materials']:,}"
                   f" materials ({counts['materials']:,} known) from {counts['files']} files; "

@@ -197,3 +197,13 @@ def test_user_error_text_keeps_square_brackets(
     bad.write_text(text.replace("[target]\n", "[target]\nunits = 'W/m/K'\n", 1))
     code, _, err = _main(["init", "x", "--config", str(bad), "--dir", str(tmp_path)], capsys)
     assert code == 1 and "in [target]" in err.replace("\n", "")
+
+
+def test_units_in_square_brackets_are_printed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = Path(__file__).resolve().parents[2] / "campaigns" / "hoip_bandgap.toml"
+    code, out, _ = _main(["init", "hb", "--config", str(config), "--dir", str(tmp_path)],
+                         capsys)
+    assert code == 0 and "band_gap_gga [eV])" in out
+    code, out, _ = _main(["status", "hb", "--dir", str(tmp_path)], capsys)
+    assert code == 0 and "band_gap_gga [eV] of structure materials" in out
