@@ -63,6 +63,10 @@ class SurrogateConfig:
         select_on: Held-out-domain score that gates the GP head's episodic training
             (``mse`` or ``nll``); step 0 (the marginal-likelihood GP) competes.
         min_improvement: Relative improvement of that score needed to accept a state.
+        var_rank: GP head: predictive variances through a cached rank-``var_rank``
+            factor once the support holds more than ``4 * var_rank`` rows (screening cost
+            ``var_rank x n`` instead of ``n x n`` per candidate; variances can only be
+            overstated); 0 keeps them exact. Joint posteriors are always exact.
         ridge_lambda: Initial (``bayes``) or fixed (``ridge``) ridge penalty.
         loss: ``nll`` (Gaussian NLL of the query) or ``mse``.
         policy: Episode policy: ``gkfold``, ``softgkfold`` or ``same``.
@@ -107,6 +111,7 @@ class SurrogateConfig:
     train_base: bool = True
     select_on: str = "mse"
     min_improvement: float = 0.005
+    var_rank: int = 256
     ridge_lambda: float = 1.0
     loss: str = "nll"
     policy: str = "gkfold"
@@ -143,8 +148,9 @@ class SurrogateConfig:
                      "eval_every", "patience", "batch_size", "episodes_per_step"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"model.{name}={getattr(self, name)!r} must be >= 1")
-        if self.kernel_dim < 0:
-            raise ConfigError(f"model.kernel_dim={self.kernel_dim} must be >= 0")
+        if self.kernel_dim < 0 or self.var_rank < 0:
+            raise ConfigError(f"model.kernel_dim={self.kernel_dim}, var_rank={self.var_rank}: "
+                              "both must be >= 0")
         if self.head == "gp" and self.encoder != "mlp":
             raise ConfigError(f"model.head='gp' needs encoder='mlp' (got {self.encoder!r}); "
                               "use head='bayes' or 'ridge' with the graph encoder")

@@ -41,7 +41,8 @@ from torch import Tensor, nn
 from e2t_discovery.model.encoder import MLPEncoder
 from e2t_discovery.model.kernels import MappedKernel, MinMaxKernel
 
-__all__ = ["BASE_KERNELS", "EXACT_ROWS", "GPHead", "GPPosterior", "InputMap", "gaussian_query_loss"]
+__all__ = ["BASE_KERNELS", "EXACT_ROWS", "GPHead", "GPPosterior", "InputMap",
+           "gaussian_query_loss", "variance_root"]
 
 BASE_KERNELS: tuple[str, ...] = ("minmax", "rbf", "rbf_linear")
 #: GPyTorch switches from Cholesky to conjugate gradients above 800 rows by default; we
@@ -110,6 +111,10 @@ class GPPosterior:
         x: ``n x d`` support inputs (raw).
         chol: ``n x n`` lower Cholesky factor of ``K_SS + s2 I``.
         alpha: ``n`` vector ``(K_SS + s2 I)^-1 (y - m)``.
+        embedding: ``n x p`` learned embeddings of the support (None without phi).
+        root: ``r x n`` low-rank factor ``R`` with ``R^T R ~ (K_SS + s2 I)^-1`` on the
+            span of ``K_SS``'s top ``r`` eigenvectors (see :func:`variance_root`), used for
+            the variances of :meth:`moments` when present; None = exact.
     """
 
     head: GPHead
@@ -117,6 +122,7 @@ class GPPosterior:
     chol: Tensor
     alpha: Tensor
     embedding: Tensor | None = None
+    root: Tensor | None = None
 
     @property
     def noise_var(self) -> Tensor:
@@ -136,7 +142,10 @@ class GPPosterior:
         e = self.head.embed(x)
         k_sx = self._cross(x, e)
         mean = self.head.mean_constant + k_sx.transpose(-1, -2) @ self.alpha
-        v = torch.linalg.solve_triangular(self.chol, k_sx, upper=False)
+        if self.root is None:
+            v = torch.linalg.solve_triangular(self.chol, k_sx, upper=False)
+        else:
+            v = self.root @ k_sx
         prior = self.head.diag(x, e=e)
         return mean, (prior - (v * v).sum(0)).clamp_min(1e-12), prior
 
@@ -301,8 +310,16 @@ class GPHead(nn.Module):
             self.likelihood.noise = self.likelihood.noise * factor
 
     # ---------------------------------------------------------------- closed forms
-    def posterior(self, x: Tensor, y: Tensor, base: Tensor | None = None) -> GPPosterior:
-        """Condition on a support set (``n x d`` raw inputs, ``n`` standardized targets)."""
+    def posterior(self, x: Tensor, y: Tensor, base: Tensor | None = None,
+                  var_rank: int = 0) -> GPPosterior:
+        """Condition on a support set (``n x d`` raw inputs, ``n`` standardized targets).
+
+        Args:
+            x, y: The support set.
+            base: Precomputed unscaled base Gram ``n x n``, or None.
+            var_rank: Keep a rank-``var_rank`` variance factor when the support holds more
+                than ``4 * var_rank`` rows (0: variances always exact).
+        """
         x = x.to(torch.float64)
         e = self.embed(x)
         k = self.gram(x, x, base, e, e)
@@ -310,7 +327,9 @@ class GPHead(nn.Module):
         chol = _cholesky(k + self.noise_var * eye)
         resid = (y.to(torch.float64) - self.mean_constant).unsqueeze(-1)
         alpha = torch.cholesky_solve(resid, chol).squeeze(-1)
-        return GPPosterior(self, x, chol, alpha, e)
+        root = (variance_root(k, self.noise_var, var_rank)
+                if 0 < var_rank and 4 * var_rank < k.shape[-1] else None)
+        return GPPosterior(self, x, chol, alpha, e, root)
 
     def query_moments(self, x_s: Tensor, y_s: Tensor, x_q: Tensor,
                       blocks: tuple[Tensor, Tensor, Tensor] | None = None
@@ -407,6 +426,31 @@ class GPHead(nn.Module):
             if self.phi_k is not None:
                 out["s_phi"] = float(self.phi_k.outputscale)
         return out
+
+
+def variance_root(k: Tensor, noise_var: Tensor, rank: int) -> Tensor:
+    """Low-rank factor for predictive variances (the role of LOVE's cache).
+
+    With ``K = U diag(lam) U^T``, ``k_x^T (K + s2 I)^-1 k_x = sum_i (u_i^T k_x)^2 /
+    (lam_i + s2)``; a cross-covariance ``k_x`` of the kernel lies mostly in the span of the
+    top eigenvectors, so keeping the top ``rank`` terms costs ``rank x n`` per candidate
+    instead of ``n x n`` and only ever *overstates* the variance (the dropped terms are
+    >= 0). Top eigenpairs by a seeded randomized SVD (deterministic, so save -> load
+    reproduces it).
+
+    Args:
+        k: ``n x n`` noise-free support Gram (PSD).
+        noise_var: Noise variance ``s2``.
+        rank: Number of eigenpairs kept.
+
+    Returns:
+        ``rank x n`` factor ``R`` with variance reduction ``|R k_x|^2``.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        u, lam, _ = torch.svd_lowrank(k, q=min(rank + 16, k.shape[-1]), niter=4)
+    u, lam = u[:, :rank], lam[:rank]
+    return (u / (lam + noise_var).sqrt()).T
 
 
 def _exact_gp_class() -> type:

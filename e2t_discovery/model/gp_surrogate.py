@@ -253,7 +253,8 @@ class GPHeadSurrogate(E2TSurrogate):
     def _refresh_caches(self) -> None:
         x, ys = self._x(self._X), self._ys()
         with torch.no_grad():
-            self._caches = [m.posterior(x, ys) for m in self.members]  # type: ignore[misc]
+            self._caches = [m.posterior(x, ys, var_rank=self.config.var_rank)  # type: ignore[misc]
+                            for m in self.members]
 
     def _posts(self) -> list[GPPosterior]:
         return self._caches  # type: ignore[return-value]

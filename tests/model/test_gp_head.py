@@ -232,3 +232,28 @@ def test_domain_distance_grows_away_from_the_support(task, fitted) -> None:
     far = fitted.domain_distance(task["Xt"] * 6.0)
     assert np.all((near >= 0) & (near <= 1)) and np.all((far >= 0) & (far <= 1))
     assert np.median(far) > np.median(near)
+
+
+def test_low_rank_variances_only_overstate_and_stay_close() -> None:
+    import copy
+
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(4), 100)
+    X = rng.normal(size=(400, 5))
+    X[:, 0] += groups
+    y = np.sin(X[:, 0]) + X[:, 1] + 0.1 * rng.normal(size=400)
+    exact = E2TSurrogate(**{**FAST, "steps": 1}, base_kernel="rbf", var_rank=0).fit(
+        X, y, groups, progress=False)
+    low = copy.deepcopy(exact)
+    low.config = low.config.replace(var_rank=48)
+    low._refresh_caches()
+    assert exact._caches[0].root is None and low._caches[0].root.shape == (48, 400)
+    Xt = rng.normal(size=(200, 5)) + [2.0, 0, 0, 0, 0]
+    m0, s0 = exact.predict(Xt, return_std=True)
+    m1, s1 = low.predict(Xt, return_std=True)
+    np.testing.assert_allclose(m0, m1, rtol=1e-10)
+    assert np.all(s1 >= s0 * (1 - 1e-9))
+    assert np.median(s1 / s0 - 1) < 0.05
+    # the joint posterior stays exact
+    _, cov = low.posterior(Xt[:5])
+    np.testing.assert_allclose(np.sqrt(np.diag(cov) + low.noise_std**2), s0[:5], rtol=1e-8)
