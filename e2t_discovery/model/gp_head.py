@@ -328,7 +328,7 @@ class GPHead(nn.Module):
         resid = (y.to(torch.float64) - self.mean_constant).unsqueeze(-1)
         alpha = torch.cholesky_solve(resid, chol).squeeze(-1)
         root = (variance_root(k, self.noise_var, var_rank)
-                if 0 < var_rank and 4 * var_rank < k.shape[-1] else None)
+                if var_rank > 0 and 4 * var_rank < k.shape[-1] else None)
         return GPPosterior(self, x, chol, alpha, e, root)
 
     def query_moments(self, x_s: Tensor, y_s: Tensor, x_q: Tensor,
