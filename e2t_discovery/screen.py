@@ -355,12 +355,13 @@ class _Scorer:
         from e2t_discovery.model import E2TSurrogate
 
         torch.set_num_threads(max(1, threads))
-        self._dir = tempfile.TemporaryDirectory(prefix="e2t-model-")
-        for rel, data in model_files.items():
-            target = Path(self._dir.name) / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        self.model = E2TSurrogate.load(self._dir.name)
+        # the model is read whole into memory, so its folder goes as soon as it is loaded
+        with tempfile.TemporaryDirectory(prefix="e2t-model-") as folder:
+            for rel, data in model_files.items():
+                target = Path(folder) / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            self.model = E2TSurrogate.load(folder)
         self.featurizer = get_featurizer(settings.kind, **settings.featurizer_params)
         self.settings = settings
 

@@ -99,12 +99,17 @@ def test_score_batch_scores_valid_rows_and_rejects_bad_ones(model_dir, candidate
 
 
 def test_parallel_screen_equals_serial_scoring(model_dir, candidates, tmp_path, ray_session):
+    import tempfile
+
     lib = _write_shards(candidates, tmp_path / "lib", 60)
     settings = ScoreSettings(kind="polymer", item_column="smiles", beta=2.0)
     done: list[str] = []
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.glob("e2t-model-*"))
     summary = screen_library(lib, model_dir, tmp_path / "out", settings, batch_size=16,
                              workers=2, progress=False,
                              on_unit_done=lambda u, p, n, r: done.append(u.name))
+    assert set(temp.glob("e2t-model-*")) == before  # actors leave no model copies behind
     assert summary.n_scored == len(candidates) - len(BAD)
     assert summary.n_rejected == len(BAD) and summary.workers == 2
     assert sorted(done) == ["part-000", "part-001", "part-002", "part-003"]
