@@ -11,7 +11,9 @@
 
 :func:`minmax_similarity` computes MinMax matrices with matrix products: for integer
 counts ``sum_j min(a_j, b_j) = sum_t [a >= t] . [b >= t]`` (``t = 1 .. max``), restricted
-at each ``t`` to the columns where both sides reach ``t`` (few, for sparse fingerprints).
+at each ``t`` to the columns where both sides reach ``t`` (few, for sparse fingerprints);
+plain CPU matrices of mostly zeros (fingerprints at inference) go through SciPy's sparse
+products instead, ``nnz x m`` per threshold.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import gpytorch
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -36,7 +39,10 @@ def minmax_similarity(x1: Tensor, x2: Tensor) -> Tensor:
     """
     s1, s2 = x1.sum(-1), x2.sum(-1)
     total = s1.unsqueeze(-1) + s2.unsqueeze(-2)
-    if torch.equal(x1, x1.round()) and torch.equal(x2, x2.round()):
+    integer = torch.equal(x1, x1.round()) and torch.equal(x2, x2.round())
+    if integer and _sparse_path(x1, x2):
+        num = torch.from_numpy(_sparse_numerator(x1.numpy(), x2.numpy())).to(x1.dtype)
+    elif integer:
         max1 = x1.reshape(-1, x1.shape[-1]).amax(0) if x1.numel() else x1.new_zeros(x1.shape[-1])
         max2 = x2.reshape(-1, x2.shape[-1]).amax(0) if x2.numel() else x2.new_zeros(x2.shape[-1])
         shared = torch.minimum(max1, max2)
@@ -55,6 +61,40 @@ def minmax_similarity(x1: Tensor, x2: Tensor) -> Tensor:
     return torch.where(den > 0, num / den.clamp_min(1e-12), torch.ones_like(num))
 
 
+def _sparse_path(x1: Tensor, x2: Tensor) -> bool:
+    """Use SciPy's sparse products: plain CPU matrices, no gradient, mostly zeros."""
+    if x1.dim() != 2 or x2.dim() != 2 or x1.device.type != "cpu" or x2.device.type != "cpu":
+        return False
+    if x1.requires_grad or x2.requires_grad or not x1.numel() or not x2.numel():
+        return False
+    big = x1 if x1.shape[0] >= x2.shape[0] else x2
+    return bool((big != 0).float().mean() < 0.2)
+
+
+def _sparse_numerator(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum_j min(a_ij, b_kj)`` for integer counts: ``n x d``, ``m x d`` -> ``n x m``.
+
+    The side with more rows becomes a CSR matrix whose entries are thresholded in place
+    (``[a >= t]`` keeps only the entries that reach ``t``), the other stays dense; each
+    threshold costs ``nnz x m`` multiply-adds (float32 sums of 0/1 products: exact).
+    """
+    from scipy import sparse
+
+    flip = a.shape[0] < b.shape[0]
+    many, few = (b, a) if flip else (a, b)
+    csr = sparse.csr_matrix(many.astype(np.float32))
+    counts = csr.data.copy()
+    top = int(min(counts.max(initial=0), few.max(initial=0)))
+    num = np.zeros((many.shape[0], few.shape[0]), dtype=np.float32)
+    for t in range(1, top + 1):
+        keep = counts >= t
+        if not keep.any():
+            break
+        csr.data = keep.astype(np.float32)
+        num += np.asarray(csr @ (few >= t).astype(np.float32).T)
+    return (num.T if flip else num).astype(np.float64)
+
+
 class MinMaxKernel(gpytorch.kernels.Kernel):
     """MinMax (Tanimoto for counts) kernel ``k(a, b) = sum min(a, b) / sum max(a, b)``.
 
@@ -66,6 +106,8 @@ class MinMaxKernel(gpytorch.kernels.Kernel):
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params: Any) -> Tensor:
         """Kernel matrix ``... x n x m`` (or its diagonal ``... x n`` when ``diag``)."""
         if diag:
+            if x1 is x2 or torch.equal(x1, x2):  # k(x, x) = 1 (all-zero rows too)
+                return torch.ones(x1.shape[:-1], dtype=x1.dtype, device=x1.device)
             num = torch.minimum(x1, x2).sum(-1)
             den = torch.maximum(x1, x2).sum(-1)
             return torch.where(den > 0, num / den.clamp_min(1e-12), torch.ones_like(num))

@@ -52,3 +52,19 @@ def test_mapped_kernel_is_the_base_kernel_on_mapped_inputs() -> None:
     np.testing.assert_allclose(mapped(x[:5], x[5:]).to_dense().detach().numpy(),
                                base(z[:5], z[5:]).to_dense().detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(mapped(x, diag=True).detach().numpy(), 1.0)
+
+
+def test_sparse_and_dense_minmax_paths_agree_on_fingerprint_like_counts() -> None:
+    from e2t_discovery.model.kernels import _sparse_path, minmax_similarity
+
+    rng = np.random.default_rng(3)
+    a = rng.poisson(0.05, size=(300, 256)) * rng.integers(1, 6, size=(300, 256))
+    b = rng.poisson(0.05, size=(40, 256)) * rng.integers(1, 6, size=(40, 256))
+    ta, tb = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
+    assert _sparse_path(ta, tb)
+    sparse = minmax_similarity(ta, tb)
+    dense = minmax_similarity(ta.requires_grad_(True), tb).detach()  # gradients: dense path
+    np.testing.assert_allclose(sparse.numpy(), dense.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(sparse[:20, :10].numpy(), _brute(a[:20], b[:10]), rtol=1e-12)
+    np.testing.assert_allclose(minmax_similarity(tb, ta.detach()).numpy(), sparse.numpy().T,
+                               rtol=1e-12)
