@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gpytorch
 import numpy as np
@@ -112,9 +112,7 @@ class GPPosterior:
         chol: ``n x n`` lower Cholesky factor of ``K_SS + s2 I``.
         alpha: ``n`` vector ``(K_SS + s2 I)^-1 (y - m)``.
         embedding: ``n x p`` learned embeddings of the support (None without phi).
-        root: ``r x n`` low-rank factor ``R`` with ``R^T R ~ (K_SS + s2 I)^-1`` on the
-            span of ``K_SS``'s top ``r`` eigenvectors (see :func:`variance_root`), used for
-            the variances of :meth:`moments` when present; None = exact.
+        var_rank: Rank of the variance factor :attr:`root` (0: variances exact).
     """
 
     head: GPHead
@@ -122,7 +120,25 @@ class GPPosterior:
     chol: Tensor
     alpha: Tensor
     embedding: Tensor | None = None
-    root: Tensor | None = None
+    var_rank: int = 0
+    _root: Tensor | None = field(default=None, init=False, repr=False)
+
+    @property
+    def root(self) -> Tensor | None:
+        """``r x n`` factor ``R`` with ``R^T R ~ (K_SS + s2 I)^-1`` (see :func:`variance_root`).
+
+        None when ``var_rank`` is 0 or the support holds at most ``4 * var_rank`` rows (the
+        variances of :meth:`moments` are then exact). Built on first use, so
+        conditioning stays one factorization.
+        """
+        n = self.chol.shape[-1]
+        if self.var_rank <= 0 or 4 * self.var_rank >= n:
+            return None
+        if self._root is None:
+            eye = torch.eye(n, dtype=self.chol.dtype, device=self.chol.device)
+            k = self.chol @ self.chol.T - self.noise_var.detach() * eye
+            self._root = variance_root(k, self.noise_var.detach(), self.var_rank)
+        return self._root
 
     @property
     def noise_var(self) -> Tensor:
@@ -142,10 +158,11 @@ class GPPosterior:
         e = self.head.embed(x)
         k_sx = self._cross(x, e)
         mean = self.head.mean_constant + k_sx.transpose(-1, -2) @ self.alpha
-        if self.root is None:
+        root = self.root
+        if root is None:
             v = torch.linalg.solve_triangular(self.chol, k_sx, upper=False)
         else:
-            v = self.root @ k_sx
+            v = root @ k_sx
         prior = self.head.diag(x, e=e)
         return mean, (prior - (v * v).sum(0)).clamp_min(1e-12), prior
 
@@ -327,9 +344,7 @@ class GPHead(nn.Module):
         chol = _cholesky(k + self.noise_var * eye)
         resid = (y.to(torch.float64) - self.mean_constant).unsqueeze(-1)
         alpha = torch.cholesky_solve(resid, chol).squeeze(-1)
-        root = (variance_root(k, self.noise_var, var_rank)
-                if var_rank > 0 and 4 * var_rank < k.shape[-1] else None)
-        return GPPosterior(self, x, chol, alpha, e, root)
+        return GPPosterior(self, x, chol, alpha, e, var_rank)
 
     def query_moments(self, x_s: Tensor, y_s: Tensor, x_q: Tensor,
                       blocks: tuple[Tensor, Tensor, Tensor] | None = None
@@ -448,7 +463,7 @@ def variance_root(k: Tensor, noise_var: Tensor, rank: int) -> Tensor:
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        u, lam, _ = torch.svd_lowrank(k, q=min(rank + 16, k.shape[-1]), niter=4)
+        u, lam, _ = torch.svd_lowrank(k, q=min(rank + 16, k.shape[-1]), niter=3)
     u, lam = u[:, :rank], lam[:rank]
     return (u / (lam + noise_var).sqrt()).T
 

@@ -74,24 +74,28 @@ def _sparse_path(x1: Tensor, x2: Tensor) -> bool:
 def _sparse_numerator(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``sum_j min(a_ij, b_kj)`` for integer counts: ``n x d``, ``m x d`` -> ``n x m``.
 
-    The side with more rows becomes a CSR matrix whose entries are thresholded in place
-    (``[a >= t]`` keeps only the entries that reach ``t``), the other stays dense; each
-    threshold costs ``nnz x m`` multiply-adds (float32 sums of 0/1 products: exact).
+    The side with more rows is kept as its nonzero entries; for each threshold ``t`` the
+    entries that reach ``t`` form a sparse 0/1 matrix over just the columns they use, and
+    it multiplies the other side's ``[b >= t]`` on those columns (float32 sums of 0/1
+    products: exact). Cost per threshold: ``nnz_t x m``, shrinking fast with ``t``.
     """
     from scipy import sparse
 
     flip = a.shape[0] < b.shape[0]
     many, few = (b, a) if flip else (a, b)
-    csr = sparse.csr_matrix(many.astype(np.float32))
-    counts = csr.data.copy()
+    rows, cols = np.nonzero(many)
+    counts = many[rows, cols]
+    few_t = np.ascontiguousarray(few.T)  # d x m
     top = int(min(counts.max(initial=0), few.max(initial=0)))
     num = np.zeros((many.shape[0], few.shape[0]), dtype=np.float32)
     for t in range(1, top + 1):
         keep = counts >= t
         if not keep.any():
             break
-        csr.data = keep.astype(np.float32)
-        num += np.asarray(csr @ (few >= t).astype(np.float32).T)
+        used, local = np.unique(cols[keep], return_inverse=True)
+        mat = sparse.csr_matrix((np.ones(local.size, dtype=np.float32), (rows[keep], local)),
+                                shape=(many.shape[0], used.size))
+        num += mat @ (few_t[used] >= t).astype(np.float32)
     return (num.T if flip else num).astype(np.float64)
 
 
