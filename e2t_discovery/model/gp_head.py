@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import gpytorch
-import numpy as np
 import torch
 from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import AdditiveKernel, Kernel, LinearKernel, RBFKernel, ScaleKernel
@@ -41,10 +40,9 @@ from torch import Tensor, nn
 from e2t_discovery.model.encoder import MLPEncoder
 from e2t_discovery.model.kernels import MappedKernel, MinMaxKernel
 
-__all__ = ["BASE_KERNELS", "EXACT_ROWS", "GPHead", "GPPosterior", "InputMap",
+__all__ = ["EXACT_ROWS", "GPHead", "GPPosterior", "InputMap",
            "gaussian_query_loss", "variance_root"]
 
-BASE_KERNELS: tuple[str, ...] = ("minmax", "rbf", "rbf_linear")
 #: GPyTorch switches from Cholesky to conjugate gradients above 800 rows by default; we
 #: stay exact (Cholesky) up to this many support rows.
 EXACT_ROWS = 20_000
@@ -521,8 +519,3 @@ def _cholesky(k: Tensor) -> Tensor:
             return chol
         jitter = max(jitter * 10, _JITTER * scale)
     return torch.linalg.cholesky(k + jitter * eye)
-
-
-def as_float64(x: np.ndarray, device: torch.device) -> Tensor:
-    """``n x d`` array -> float64 tensor on ``device``."""
-    return torch.as_tensor(np.asarray(x, dtype=np.float64), device=device)
