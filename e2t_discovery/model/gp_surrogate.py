@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from e2t_discovery.exceptions import ModelError
 from e2t_discovery.model.config import SurrogateConfig
-from e2t_discovery.model.episodes import EpisodeSampler, encode_domains
+from e2t_discovery.model.episodes import EpisodeSampler
 from e2t_discovery.model.gp_head import GPHead, GPPosterior, gaussian_query_loss
 from e2t_discovery.model.surrogate import E2TSurrogate
 
@@ -337,17 +337,8 @@ class GPHeadSurrogate(E2TSurrogate):
         learned part is off (the gate kept the plain GP) are only conditioned.
         """
         self._check_fitted()
-        X = self.inputs.validate(X)
-        y = self._check_y(y, self.inputs.length(X))
-        n_old = self.n_support
-        offset = int(self._domains.max()) + 1
-        new_doms = (np.full(y.shape[0], offset, dtype=np.int64) if groups is None
-                    else encode_domains(groups, y.shape[0]) + offset)
-        self._X = self.inputs.concat(self._X, X)
-        self._y = np.concatenate([self._y, y])
-        self._domains = np.concatenate([self._domains, new_doms])
+        new_rows = self._add_support(X, y, groups)
         x, ys = self._x(self._X), self._ys()
-        new_rows = np.arange(n_old, self.n_support)
         for i, head in enumerate(self.members):
             if bool(head.phi_active):
                 self._finetune_head(head, x, ys, new_rows, steps, lr, self.config.seed + 101 + i)
@@ -356,27 +347,14 @@ class GPHeadSurrogate(E2TSurrogate):
 
     def _finetune_head(self, head: GPHead, x: Tensor, ys: Tensor, new_rows: np.ndarray,
                        steps: int, lr: float, seed: int) -> None:
-        cfg = self.config
-        rng = np.random.default_rng(seed)
-        old = np.setdiff1d(np.arange(self.n_support), new_rows)
-        old_doms = self._domains[old]
-        sampler = (EpisodeSampler(old_doms, cfg.policy, n_support=cfg.n_support,
-                                  n_query=cfg.n_query, n_ways=cfg.n_ways, seed=seed)
-                   if np.unique(old_doms).size >= 2 else None)
         opt = self._optimizer(head, lr=lr)
         for group in opt.param_groups[1:]:
             group["lr"] = min(group["lr"], 10 * lr)
         head.train()
-        for step in range(steps):
-            if step % 2 == 0 or sampler is None:
-                q = rng.choice(new_rows, size=min(cfg.n_query, new_rows.size), replace=False)
-                s = rng.choice(old, size=min(cfg.n_support, old.size), replace=False)
-            else:
-                ep = sampler.sample()
-                s, q = old[ep.support], old[ep.query]
+        for s, q in self._adapt_episodes(new_rows, steps, seed):
             opt.zero_grad()
             mean, var, y = self._query(head, x, ys, None, s, q)
-            gaussian_query_loss(mean, var, y, cfg.loss).backward()
+            gaussian_query_loss(mean, var, y, self.config.loss).backward()
             opt.step()
         head.eval()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -469,23 +470,33 @@ class E2TSurrogate:
             lr: Learning rate (small: the encoder is already trained).
         """
         self._check_fitted()
+        new_rows = self._add_support(X, y, groups)
+        prepared = self.inputs.prepare(self._X, self.device)
+        ys = torch.as_tensor((self._y - self.y_mean) / self.y_std, device=self.device)
+        for i, member in enumerate(self.members):
+            self._finetune(member, prepared, ys, new_rows, steps, lr, self.config.seed + 101 + i)
+        self._refresh_caches()
+        return self
+
+    def _add_support(self, X: Any, y: Any, groups: Any) -> np.ndarray:
+        """Validate new points, append them to the support as new domains; return their rows.
+
+        The inference caches are not refreshed (the caller fine-tunes, then refreshes).
+        """
         X = self.inputs.validate(X)
         y = self._check_y(y, self.inputs.length(X))
         n_old = self.n_support
         offset = int(self._domains.max()) + 1
         new_doms = (np.full(y.shape[0], offset, dtype=np.int64) if groups is None
                     else encode_domains(groups, y.shape[0]) + offset)
-        self._append(X, y, new_doms)
-        prepared = self.inputs.prepare(self._X, self.device)
-        ys = torch.as_tensor((self._y - self.y_mean) / self.y_std, device=self.device)
-        new_rows = np.arange(n_old, self.n_support)
-        for i, member in enumerate(self.members):
-            self._finetune(member, prepared, ys, new_rows, steps, lr, self.config.seed + 101 + i)
-        self._refresh_caches()
-        return self
+        self._X = self.inputs.concat(self._X, X)
+        self._y = np.concatenate([self._y, y])
+        self._domains = np.concatenate([self._domains, new_doms])
+        return np.arange(n_old, self.n_support)
 
-    def _finetune(self, member: _Member, prepared: Any, ys: Tensor, new_rows: np.ndarray,
-                  steps: int, lr: float, seed: int) -> None:
+    def _adapt_episodes(self, new_rows: np.ndarray, steps: int,
+                        seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(support, query)`` rows of the fine-tuning steps (see :meth:`adapt`)."""
         cfg = self.config
         rng = np.random.default_rng(seed)
         old = np.setdiff1d(np.arange(self.n_support), new_rows)
@@ -493,9 +504,6 @@ class E2TSurrogate:
         sampler = (EpisodeSampler(old_doms, cfg.policy, n_support=cfg.n_support,
                                   n_query=cfg.n_query, n_ways=cfg.n_ways, seed=seed)
                    if np.unique(old_doms).size >= 2 else None)
-        opt = torch.optim.AdamW([p for p in member.encoder.parameters()], lr=lr,
-                                weight_decay=cfg.weight_decay)
-        member.train()
         for step in range(steps):
             if step % 2 == 0 or sampler is None:
                 query = rng.choice(new_rows, size=min(cfg.n_query, new_rows.size), replace=False)
@@ -503,6 +511,14 @@ class E2TSurrogate:
             else:
                 ep = sampler.sample()
                 support, query = old[ep.support], old[ep.query]
+            yield support, query
+
+    def _finetune(self, member: _Member, prepared: Any, ys: Tensor, new_rows: np.ndarray,
+                  steps: int, lr: float, seed: int) -> None:
+        opt = torch.optim.AdamW([p for p in member.encoder.parameters()], lr=lr,
+                                weight_decay=self.config.weight_decay)
+        member.train()
+        for support, query in self._adapt_episodes(new_rows, steps, seed):
             opt.zero_grad()
             self._episode_loss(member, prepared, ys, support, query).backward()
             opt.step()
