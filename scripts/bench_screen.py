@@ -161,18 +161,23 @@ def _library(work: Path, n: int, seed: int, data_dir: str | None) -> tuple[Path,
     return path, json.loads(manifest.read_text())
 
 
+def _sample_items(lib: Path, n_sample: int) -> list[str]:
+    """The first ``n_sample`` p-SMILES of a library."""
+    items: list[str] = []
+    for shard in library_shards(lib):
+        items.extend(pd.read_parquet(shard, columns=["smiles"])["smiles"].tolist())
+        if len(items) >= n_sample:
+            break
+    return items[:n_sample]
+
+
 def _featurize_rate(lib: Path, n_sample: int) -> tuple[float, float]:
     """Single-core featurization rate on the first ``n_sample`` library rows.
 
     Returns:
         ``(items per wall second, items per CPU second)``.
     """
-    items: list[str] = []
-    for shard in library_shards(lib):
-        items.extend(pd.read_parquet(shard, columns=["smiles"])["smiles"].tolist())
-        if len(items) >= n_sample:
-            break
-    items = items[:n_sample]
+    items = _sample_items(lib, n_sample)
     featurizer = get_featurizer("polymer")
     featurizer.transform_with_rejects(items[:200])  # warm-up
     start, cpu = time.perf_counter(), time.process_time()
@@ -191,12 +196,7 @@ def _raw_rdkit_rate(lib: Path, n_sample: int) -> float:
     from rdkit.Chem import rdFingerprintGenerator
 
     RDLogger.DisableLog("rdApp.*")
-    items: list[str] = []
-    for shard in library_shards(lib):
-        items.extend(pd.read_parquet(shard, columns=["smiles"])["smiles"].tolist())
-        if len(items) >= n_sample:
-            break
-    items = items[:n_sample]
+    items = _sample_items(lib, n_sample)
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=3, fpSize=2048)
     start = time.perf_counter()
     for smi in items:
