@@ -428,17 +428,6 @@ class GPHead(nn.Module):
         learned = {id(p) for p in self.learned_parameters()}
         return [p for p in self.parameters() if id(p) not in learned]
 
-    def hyperparameters(self) -> dict[str, float]:
-        """Scalar hyperparameters in standardized units (for logs and tests)."""
-        with torch.no_grad():
-            out = {"s_base": float(self.base_k.outputscale), "noise": float(self.noise_var),
-                   "mean": float(self.mean_constant),
-                   "phi_active": float(bool(self.phi_active))}
-            if self.lin_k is not None:
-                out["s_linear"] = float(self.lin_k.base.variance)
-            if self.phi_k is not None:
-                out["s_phi"] = float(self.phi_k.outputscale)
-        return out
 
 
 def variance_root(k: Tensor, noise_var: Tensor, rank: int) -> Tensor:
