@@ -245,9 +245,13 @@ class Store:
                 if time.monotonic() >= deadline:
                     holder = re.search(r"\(PID (\d+)\)", str(exc))
                     who = f"process {holder.group(1)}" if holder else "another process"
+                    mode = "writing" if read_only or Store._writer_holds(path) else "reading"
+                    hint = ("retry when it finishes" if mode == "writing" else
+                            "read-only commands (status, predict, report, export) can run "
+                            "beside it; retry this one when it finishes")
                     raise StoreBusyError(
-                        f"campaign {name} is busy: {who} holds {path} for writing; "
-                        f"retry when it finishes (waited {timeout_s:g} s)"
+                        f"campaign {name} is busy: {who} holds {path} for {mode}; "
+                        f"{hint} (waited {timeout_s:g} s)"
                     ) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
@@ -259,6 +263,19 @@ class Store:
             except duckdb.Error as exc:
                 first = str(exc).splitlines()[0]
                 raise StoreError(f"cannot open campaign store {path}: {first}") from exc
+
+    @staticmethod
+    def _writer_holds(path: Path) -> bool:
+        """Whether the process that blocks a writer is itself a writer.
+
+        DuckDB's lock message does not say; its lock does: readers share the file, so a
+        read-only connection succeeds beside readers and fails only beside a writer.
+        """
+        try:
+            duckdb.connect(str(path), read_only=True).close()
+        except duckdb.Error:
+            return True
+        return False
 
     def close(self) -> None:
         """Close the connection (uncommitted work is rolled back)."""

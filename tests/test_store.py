@@ -85,16 +85,16 @@ def test_missing_folder_and_non_database_file(tmp_path: Path) -> None:
 _HOLD = textwrap.dedent("""
     import sys, time
     from e2t_discovery.store import Store
-    s = Store.open(sys.argv[1])
+    s = Store.open(sys.argv[1], read_only=len(sys.argv) > 3)
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
     s.close()
 """)
 
 
-def _hold_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path), str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+def _hold_lock(path: Path, seconds: float, *, reader: bool = False) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path), str(seconds)]
+                            + (["reader"] if reader else []), stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "locked"
     return proc
@@ -107,11 +107,27 @@ def test_second_writer_fails_with_busy_after_timeout(tmp_path: Path) -> None:
     proc = _hold_lock(path, 30)
     try:
         start = time.monotonic()
-        with pytest.raises(StoreBusyError, match=r"campaign lab is busy: process \d+ holds"):
+        with pytest.raises(StoreBusyError,
+                           match=r"campaign lab is busy: process \d+ holds .* for writing"):
             Store.open(path, timeout_s=0.5)
         assert time.monotonic() - start >= 0.5
         with pytest.raises(StoreBusyError, match="busy"):
             Store.open(path, read_only=True, timeout_s=0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_busy_message_says_the_holder_is_a_reader(tmp_path: Path) -> None:
+    (tmp_path / "lab").mkdir()
+    path = tmp_path / "lab" / "campaign.duckdb"
+    Store.open(path).close()
+    proc = _hold_lock(path, 30, reader=True)
+    try:
+        with pytest.raises(StoreBusyError, match=r"holds .* for reading; read-only commands"):
+            Store.open(path, timeout_s=0.3)
+        with Store.open(path, read_only=True, timeout_s=0.3) as s:  # readers share
+            assert s.read_only
     finally:
         proc.kill()
         proc.wait()
