@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -41,6 +40,7 @@ from rdkit import Chem, rdBase
 from tqdm.auto import tqdm
 
 from e2t_discovery.exceptions import ScreenError
+from e2t_discovery.ray_session import ensure_ray, ray_session
 
 __all__ = [
     "LibraryInfo",
@@ -328,24 +328,13 @@ def _chunk_results(
 
 @contextmanager
 def _local_ray(workers: int) -> Iterator[None]:
-    """Start a local Ray with ``workers`` CPUs if several workers are asked for and none runs."""
+    """Start a quiet local Ray with ``workers`` CPUs if several workers are asked for."""
     if workers <= 1:
         yield
         return
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        # ray.init reads RAY_ADDRESS itself; an existing cluster refuses num_cpus
-        sizing: dict[str, Any] = ({"address": os.environ["RAY_ADDRESS"]}
-                                  if os.environ.get("RAY_ADDRESS") else {"num_cpus": workers})
-        ray.init(**sizing, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
-    try:
+    with ray_session(num_cpus=workers):
+        ensure_ray()
         yield
-    finally:
-        if started:
-            ray.shutdown()
 
 
 class _ShardWriter:

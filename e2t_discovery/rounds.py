@@ -227,7 +227,8 @@ def run_campaign(
             steps (screen, strategy, ingest) pass through unchanged.
     """
     from e2t_discovery.propose import propose_campaign
-    from e2t_discovery.screen import RayContext, screen_campaign
+    from e2t_discovery.ray_session import ray_session
+    from e2t_discovery.screen import screen_campaign
 
     if rounds < 1:
         raise E2TError(f"--rounds {rounds} must be at least 1")
@@ -239,7 +240,7 @@ def run_campaign(
     cfg = campaign.config
     done: list[RoundResult] = []
     r = next_round(campaign)
-    with RayContext(ray_address, workers):
+    with ray_session(ray_address, workers, campaign.dir / "logs" / "ray.log"):
         while r <= rounds:
             seconds: dict[str, float] = {}
             resumed: list[str] = []

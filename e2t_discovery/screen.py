@@ -12,7 +12,10 @@ Layers, from the inside out:
   the cluster has GPUs) and runs :func:`score_batch`. The driver writes one scored Parquet
   shard and one rejects shard per input shard (atomic rename) as soon as all of its
   batches are back, so memory stays flat in the library size and a killed run loses at
-  most the shards in flight. Shards listed in ``done`` are skipped (resume).
+  most the shards in flight. Shards listed in ``done`` are skipped (resume). A small
+  library (at most ``IN_PROCESS_MAX_ROWS`` rows to score, one worker, no cluster named)
+  is scored in this process instead: same batches, same shards, no Ray start-up. Ray is
+  started only through :mod:`e2t_discovery.ray_session` (quiet, once per command).
 * :func:`screen_campaign` — joins a campaign: screens with the campaign's latest model,
   records the screen run and each finished shard in the store, resumes a run of the same
   library and model version, and registers the scores as a DuckDB view.
@@ -41,6 +44,7 @@ from tqdm.auto import tqdm
 
 from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.featurize.base import Featurizer
+from e2t_discovery.ray_session import ensure_ray, ray_session
 
 if TYPE_CHECKING:
     from e2t_discovery.campaign import Campaign
@@ -49,7 +53,7 @@ __all__ = [
     "SCORE_COLUMNS",
     "REJECT_COLUMNS",
     "LibraryUnit",
-    "RayContext",
+    "IN_PROCESS_MAX_ROWS",
     "ScoreSettings",
     "ScreenSummary",
     "acquisition_values",
@@ -64,6 +68,8 @@ __all__ = [
 SCORE_COLUMNS = ("id", "canonical", "domain", "mean", "std", "domain_distance", "acquisition")
 #: Columns of a rejects shard, in order.
 REJECT_COLUMNS = ("id", "item", "reason")
+#: Libraries with at most this many rows to score skip Ray (measured break-even, README).
+IN_PROCESS_MAX_ROWS = 20_000
 
 _SCORE_SCHEMA = pa.schema([
     ("id", pa.string()), ("canonical", pa.string()), ("domain", pa.string()),
@@ -365,6 +371,18 @@ class _Scorer:
         self.featurizer = get_featurizer(settings.kind, **settings.featurizer_params)
         self.settings = settings
 
+    @classmethod
+    def in_process(cls, model_dir: Path, settings: ScoreSettings) -> _Scorer:
+        """A scorer in this process, reading the model folder in place (no Ray)."""
+        from e2t_discovery.featurize import get_featurizer
+        from e2t_discovery.model import E2TSurrogate
+
+        scorer = cls.__new__(cls)
+        scorer.model = E2TSurrogate.load(model_dir)
+        scorer.featurizer = get_featurizer(settings.kind, **settings.featurizer_params)
+        scorer.settings = settings
+        return scorer
+
     def ready(self) -> bool:
         """Return True once the model and featurizer are loaded (to time start-up)."""
         return True
@@ -373,13 +391,17 @@ class _Scorer:
         """Score a batch; return scored rows, rejects and this actor's node id."""
         import ray
 
+        scored, rejects = self.score_here(batch)
+        return scored, rejects, ray.get_runtime_context().get_node_id()
+
+    def score_here(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Score a batch; return scored rows and rejects."""
         s = self.settings
-        scored, rejects = score_batch(
+        return score_batch(
             batch, self.model, self.featurizer, item_column=s.item_column,
             canonicalize=not s.canonical, domain_column=s.domain_column,
             element_groups=s.element_groups, beta=s.beta,
             objective=s.objective, low=s.low, high=s.high)
-        return scored, rejects, ray.get_runtime_context().get_node_id()
 
 
 @dataclass
@@ -435,10 +457,15 @@ class _Pending:
         return self.finished and len(self.scored) == self.submitted
 
 
-def _model_files(model_dir: Path) -> dict[str, bytes]:
-    """Read every file of a saved model folder (shipped to actors on any node)."""
+def _checked_model_dir(model_dir: Path) -> Path:
     if not model_dir.is_dir():
         raise ScreenError(f"model folder {model_dir} does not exist; train the campaign first")
+    return model_dir
+
+
+def _model_files(model_dir: Path) -> dict[str, bytes]:
+    """Read every file of a saved model folder (shipped to actors on any node)."""
+    _checked_model_dir(model_dir)
     return {str(p.relative_to(model_dir)): p.read_bytes()
             for p in sorted(model_dir.rglob("*")) if p.is_file()}
 
@@ -449,34 +476,6 @@ def _write_atomic(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), tmp)
     tmp.replace(path)
-
-
-class RayContext:
-    """Connect to Ray (``address``), or start a local one; shut down only what we started."""
-
-    def __init__(self, address: str | None, num_cpus: int | None) -> None:
-        self.address, self.num_cpus, self.started = address, num_cpus, False
-
-    def __enter__(self) -> RayContext:
-        import ray
-
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                      "configure_logging": False}
-            address = self.address or os.environ.get("RAY_ADDRESS") or None
-            if address is None:
-                kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
-            else:  # an existing cluster refuses num_cpus
-                kwargs["address"] = address
-            ray.init(**kwargs)
-            self.started = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import ray
-
-        if self.started:
-            ray.shutdown()
 
 
 def _start_actors(model_files: dict[str, bytes], settings: ScoreSettings,
@@ -507,8 +506,14 @@ def screen_library(
     done: Collection[str] = (),
     on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None = None,
     progress: bool = True,
+    in_process: bool | None = None,
+    log_file: str | Path | None = None,
 ) -> ScreenSummary:
     """Score every candidate of a library on Ray; write scored and rejects Parquet shards.
+
+    A library of at most :data:`IN_PROCESS_MAX_ROWS` rows still to score is scored in this
+    process instead (no Ray start-up), unless Ray is already running, a cluster address
+    is given or several workers are asked for.
 
     Args:
         library: Folder of Parquet shards, a Parquet file or a CSV file; columns ``id``
@@ -526,6 +531,8 @@ def screen_library(
         on_unit_done: Called on the driver as ``(unit, score_path, n_scored, n_rejected)``
             after each unit's shards are written (e.g. to record it in the store).
         progress: Show a progress bar with candidates/s on stderr.
+        in_process: Force (True) or forbid (False) scoring in this process; None: by size.
+        log_file: Where Ray's own log records go if Ray is started (default: dropped).
 
     Returns:
         A :class:`ScreenSummary`.
@@ -550,21 +557,51 @@ def screen_library(
     summary = ScreenSummary(out_dir=out, n_units=len(units), skipped=len(units) - len(todo))
     if not todo:
         return summary
-    files = _model_files(Path(model_dir))
+    n_todo = sum(u.n_rows for u in todo)
+    if in_process is None:
+        in_process = (n_todo <= IN_PROCESS_MAX_ROWS and not ray.is_initialized()
+                      and ray_address is None and not os.environ.get("RAY_ADDRESS")
+                      and (workers or 1) == 1 and not num_gpus)
     start = time.perf_counter()
-    with RayContext(ray_address, workers):
+    bar = tqdm(total=n_todo, unit="cand", desc="screen", smoothing=0.1,
+               disable=None if progress else True)
+    if in_process:
+        scorer = _Scorer.in_process(_checked_model_dir(Path(model_dir)), settings)
+        summary.startup_s = time.perf_counter() - start
+        summary.workers = 1
+        with bar:
+            _drive_here(todo, columns, batch_size, scorer, out, summary, bar, on_unit_done)
+        summary.elapsed_s = time.perf_counter() - start
+        return summary
+    files = _model_files(Path(model_dir))
+    with ray_session(ray_address, workers, log_file):
+        ensure_ray()
         actors = _start_actors(files, settings, workers, num_gpus)
         ray.get([a.ready.remote() for a in actors])
         summary.startup_s = time.perf_counter() - start
         summary.workers = len(actors)
-        bar = tqdm(total=sum(u.n_rows for u in todo), unit="cand", desc="screen",
-                   disable=None if progress else True, smoothing=0.1)
         with bar:
             _drive(todo, columns, batch_size, actors, out, summary, bar, on_unit_done)
         for a in actors:
             ray.kill(a)
     summary.elapsed_s = time.perf_counter() - start
     return summary
+
+
+def _drive_here(todo: list[LibraryUnit], columns: list[str], batch_size: int,
+                scorer: _Scorer, out: Path, summary: ScreenSummary, bar: Any,
+                on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None) -> None:
+    """Score the units batch by batch in this process and write each when it is done."""
+    for unit in todo:
+        state = _Pending(unit)
+        for k, batch in enumerate(read_unit(unit, columns, batch_size)):
+            state.scored[k], state.rejects[k] = scorer.score_here(batch)
+            state.submitted = k + 1
+            bar.update(len(batch))
+        state.finished = True
+        summary.node_batches["in-process"] = (summary.node_batches.get("in-process", 0)
+                                              + state.submitted)
+        _finish_unit(state, out, summary, on_unit_done)
 
 
 def _unit_columns(unit: LibraryUnit) -> list[str]:
@@ -732,7 +769,7 @@ def screen_campaign(
     summary = screen_library(
         lib_path, campaign.dir / record.artifact_path, run.out_dir, settings, batch_size=batch_size,
         ray_address=ray_address, workers=workers, num_gpus=num_gpus, done=done,
-        on_unit_done=record_unit, progress=progress)
+        on_unit_done=record_unit, progress=progress, log_file=campaign.dir / "logs" / "ray.log")
     store.register_screen_view(run.id, run.out_dir / "scores" / "*.parquet")
     store.finish_screen_run(run.id, "done")
     return run.id, summary

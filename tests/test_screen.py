@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +193,37 @@ def test_domains_from_elements_for_compositions(data_dir):
     assert scored["domain"].tolist() == ["Pb-I", "Ge-F"]
     assert rejects["id"].tolist() == ["x3"]
     np.testing.assert_allclose(scored["acquisition"], -scored["mean"] + 2 * scored["std"])
+
+
+_QUIET = textwrap.dedent("""
+    import json, sys
+    import ray
+    from e2t_discovery.screen import ScoreSettings, screen_library
+    lib, model, out = sys.argv[1:4]
+    settings = ScoreSettings(kind="polymer", item_column="smiles", beta=2.0)
+    small = screen_library(lib, model, out + "/a", settings, batch_size=64, progress=False)
+    after_small = ray.is_initialized()
+    big = screen_library(lib, model, out + "/b", settings, batch_size=64, progress=False,
+                         in_process=False, workers=1)
+    print(json.dumps({"small": small.node_batches, "ray_after_small": after_small,
+                      "big": small.n_scored == big.n_scored, "ray_after": ray.is_initialized(),
+                      "big_nodes": list(big.node_batches)}))
+""")
+
+
+def test_small_library_skips_ray_and_ray_starts_quietly(model_dir, candidates, tmp_path):
+    lib = _write_shards(candidates, tmp_path / "lib", 120)
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    proc = subprocess.run([sys.executable, "-c", _QUIET, str(lib), str(model_dir),
+                           str(tmp_path / "out")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["small"] == {"in-process": 4}  # 2 shards x 2 batches, no Ray
+    assert report["ray_after_small"] is False and report["ray_after"] is False
+    assert report["big"] and report["big_nodes"] != ["in-process"]
+    assert "Token authentication" not in proc.stderr and "dashboard" not in proc.stderr.lower()
+    serial, _ = score_batch(candidates, E2TSurrogate.load(model_dir), get_featurizer("polymer"),
+                            item_column="smiles", beta=2.0)
+    here = pd.read_parquet(tmp_path / "out" / "a" / "scores").sort_values("id")
+    np.testing.assert_allclose(here["mean"], serial.sort_values("id")["mean"], rtol=1e-5)
