@@ -37,10 +37,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from e2t_discovery.config import CampaignConfig
 from e2t_discovery.exceptions import IngestError
+from e2t_discovery.progress import progress_bar
 from e2t_discovery.store import Store
 
 __all__ = [
@@ -563,8 +563,8 @@ def _validate_and_stage(config: CampaignConfig, path: Path, staged: Path,
     validator.raise_if_any(report)
     reader.columns = validator.wanted_columns()
     n_rows = 0
-    bar = tqdm(unit=" rows", unit_scale=True, desc=f"validating {path.name}",
-               disable=None if progress else True, leave=False)
+    bar = progress_bar(unit="rows", desc=f"validating {path.name}", enabled=progress,
+                       unit_scale=True, leave=False)
     try:
         with pq.ParquetWriter(staged, _STAGED_SCHEMA) as writer:
             for batch in reader.batches():

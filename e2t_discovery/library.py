@@ -37,9 +37,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rdkit import Chem, rdBase
-from tqdm.auto import tqdm
 
 from e2t_discovery.exceptions import ScreenError
+from e2t_discovery.progress import progress_bar
 from e2t_discovery.ray_session import ensure_ray, ray_session
 
 __all__ = [
@@ -432,7 +432,7 @@ def generate_polymer_library(
     attempts = invalid = duplicates = 0
     stale_chunks = 0
     start = time.perf_counter()
-    bar = tqdm(total=n, unit="cand", desc="library", disable=None if progress else True)
+    bar = progress_bar(n, unit="cand", desc="library", enabled=progress)
     with bar, _local_ray(workers), closing(
         _chunk_results(args, chunk_size, seed, params, workers)
     ) as chunks:

@@ -40,10 +40,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.featurize.base import Featurizer
+from e2t_discovery.progress import progress_bar
 from e2t_discovery.ray_session import ensure_ray, ray_session
 
 if TYPE_CHECKING:
@@ -563,8 +563,7 @@ def screen_library(
                       and ray_address is None and not os.environ.get("RAY_ADDRESS")
                       and (workers or 1) == 1 and not num_gpus)
     start = time.perf_counter()
-    bar = tqdm(total=n_todo, unit="cand", desc="screen", smoothing=0.1,
-               disable=None if progress else True)
+    bar = progress_bar(n_todo, unit="cand", desc="screen", enabled=progress, smoothing=0.1)
     if in_process:
         scorer = _Scorer.in_process(_checked_model_dir(Path(model_dir)), settings)
         summary.startup_s = time.perf_counter() - start

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from pymatgen.core import Element, Structure
-from tqdm.auto import tqdm
 
 from e2t_discovery.exceptions import FeaturizationError
 from e2t_discovery.featurize.base import Featurizer
@@ -42,6 +41,7 @@ from e2t_discovery.featurize.structure_geometry import (
     partial_rdf,
     site_roles,
 )
+from e2t_discovery.progress import progress_bar
 
 __all__ = ["StructureFeaturizer", "parse_structure", "node_features", "NODE_FEATURE_LABELS"]
 
@@ -367,7 +367,7 @@ class StructureFeaturizer(Featurizer):
 
 
 class _SizedProgress(Sequence[Any]):
-    """A sequence wrapper that advances a tqdm bar as it is iterated."""
+    """A sequence wrapper that advances a progress display as it is iterated."""
 
     def __init__(self, items: Sequence[Any], desc: str) -> None:
         self._items = items
@@ -380,4 +380,10 @@ class _SizedProgress(Sequence[Any]):
         return self._items[index]
 
     def __iter__(self) -> Any:
-        yield from tqdm(self._items, desc=self._desc, disable=None, leave=False)
+        bar = progress_bar(len(self._items), desc=self._desc, unit="structures", leave=False)
+        try:
+            for item in self._items:
+                yield item
+                bar.update(1)
+        finally:
+            bar.close()

@@ -34,13 +34,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from e2t_discovery.exceptions import ModelError
 from e2t_discovery.model.config import SurrogateConfig
 from e2t_discovery.model.episodes import EpisodeSampler
 from e2t_discovery.model.gp_head import GPHead, GPPosterior, gaussian_query_loss
 from e2t_discovery.model.surrogate import E2TSurrogate
+from e2t_discovery.progress import Progress
 
 __all__ = ["GPHeadSurrogate"]
 
@@ -116,7 +116,7 @@ class GPHeadSurrogate(E2TSurrogate):
 
     # ------------------------------------------------------------------ training
     def _train_members(self, X: np.ndarray, ys_np: np.ndarray, domains: np.ndarray,
-                       bar: tqdm) -> None:
+                       bar: Progress) -> None:
         x, ys = self._x(X), torch.as_tensor(ys_np, device=self.device)
         base = resolve_base_kernel(self.config, X)
         self.config = self.config.replace(base_kernel=base)  # saved with the model
@@ -173,7 +173,7 @@ class GPHeadSurrogate(E2TSurrogate):
         return torch.optim.AdamW([g for g in groups if g["params"]])
 
     def _train_head(self, head: GPHead, x: Tensor, ys: Tensor, domains: np.ndarray,
-                      cache: Tensor | None, seed: int, bar: tqdm) -> GPHead:
+                      cache: Tensor | None, seed: int, bar: Progress) -> GPHead:
         cfg = self.config
         torch.manual_seed(seed)
         tr, val = self._split_validation(domains, seed)

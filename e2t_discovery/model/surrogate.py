@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from e2t_discovery.exceptions import ModelError, NotFittedError
 from e2t_discovery.model.config import SurrogateConfig
 from e2t_discovery.model.episodes import EpisodeSampler, cluster_domains, encode_domains
 from e2t_discovery.model.head import BayesianLinearHead, HeadPosterior
 from e2t_discovery.model.inputs import InputKind, make_inputs
+from e2t_discovery.progress import Progress, progress_bar
 
 __all__ = ["E2TSurrogate", "SurrogateConfig"]
 
@@ -131,7 +131,7 @@ class E2TSurrogate:
                 (``encoder="graph"``).
             y: ``n`` targets.
             groups: ``n`` domain labels; None derives domains by k-means on ``X``.
-            progress: Show a tqdm progress bar (hidden when stderr is not a terminal).
+            progress: Show progress (a bar on a terminal, else a plain line every 10 s).
 
         Returns:
             self, fitted.
@@ -156,8 +156,8 @@ class E2TSurrogate:
         self.y_std = float(y.std()) if y.std() > 0 else 1.0
         self._X, self._y, self._domains = X, y, domains
         self.members, self.history = [], []
-        bar = tqdm(total=cfg.steps * cfg.ensemble, disable=None if progress else True,
-                   desc="E2T meta-training", leave=False)
+        bar = progress_bar(cfg.steps * cfg.ensemble, desc="E2T meta-training", unit="steps",
+                           enabled=progress, leave=False)
         try:
             self._train_members(X, (y - self.y_mean) / self.y_std, domains, bar)
         finally:
@@ -166,7 +166,7 @@ class E2TSurrogate:
         return self
 
     def _train_members(self, X: Any, ys_np: np.ndarray, domains: np.ndarray,
-                       bar: tqdm) -> None:
+                       bar: Progress) -> None:
         """Train ``config.ensemble`` members on standardized targets into ``members``."""
         prepared = self.inputs.prepare(X, self.device)
         ys = torch.as_tensor(ys_np, device=self.device)
@@ -212,7 +212,7 @@ class E2TSurrogate:
         return member.head.loss(post, phi_q, y_q, self.config.loss)
 
     def _train_member(self, prepared: Any, ys: Tensor, domains: np.ndarray, seed: int,
-                      bar: tqdm) -> _Member:
+                      bar: Progress) -> _Member:
         cfg = self.config
         torch.manual_seed(seed)
         member = _Member(self.inputs.build_encoder(cfg, self._X), cfg).to(self.device)

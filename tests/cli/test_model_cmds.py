@@ -34,9 +34,13 @@ def test_train_then_predict(tmp_path: Path, data_dir: Path) -> None:
     for args in (["init", "tc", "--config", str(write_polymer_config(tmp_path))],
                  ["ingest", "tc", str(tmp_path / "lab.csv")]):
         assert runner.invoke(app, [*args, "--dir", root]).exit_code == 0
-    result = runner.invoke(app, ["train", "tc", "--dir", root])
+    result = runner.invoke(app, ["train", "tc", "--dir", root],
+                           env={"E2T_PROGRESS_INTERVAL": "0"})
     assert result.exit_code == 0, result.exception
     assert "trained model v1 of tc on 60 measurements (60 materials)" in result.output
+    # not a terminal: plain progress lines (step count and validation score), no bar
+    assert "E2T meta-training: " in result.stderr and " steps (" in result.stderr
+    assert "\r" not in result.stderr
     out = tmp_path / "p.csv"
     result = runner.invoke(app, ["predict", "tc", "--input", str(tmp_path / "other.csv"),
                                  "--out", str(out), "--dir", root])
