@@ -67,6 +67,15 @@ def _pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+#: Training domains left out in turn to find :meth:`E2TSurrogate.out_of_domain_threshold`.
+OOD_MAX_DOMAINS = 12
+
+
+def _rows(X: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of raw inputs (an array, or a list such as crystal graphs)."""
+    return X[idx] if isinstance(X, np.ndarray) else [X[int(i)] for i in idx]
+
+
 class E2TSurrogate:
     """Extrapolative episodic-training surrogate with a Bayesian linear head.
 
@@ -96,6 +105,7 @@ class E2TSurrogate:
         self._X: Any = None
         self._y = np.zeros(0)
         self._domains = np.zeros(0, dtype=np.int64)
+        self._ood_threshold: float | None = None
         self.y_mean = 0.0
         self.y_std = 1.0
         self.history: list[dict[str, float]] = []
@@ -155,6 +165,7 @@ class E2TSurrogate:
         self.y_mean = float(y.mean())
         self.y_std = float(y.std()) if y.std() > 0 else 1.0
         self._X, self._y, self._domains = X, y, domains
+        self._ood_threshold = None
         self.members, self.history = [], []
         bar = progress_bar(cfg.steps * cfg.ensemble, desc="E2T meta-training", unit="steps",
                            enabled=progress, leave=False)
@@ -427,6 +438,46 @@ class E2TSurrogate:
         """
         return self._member_moments(X)[2].mean(0)
 
+    def out_of_domain_threshold(self, *, quantile: float = 0.95,
+                                max_domains: int = OOD_MAX_DOMAINS) -> float:
+        """Domain distance beyond which an input is farther out than the training domains show.
+
+        Each training domain (the ``max_domains`` largest) is left out of the support in
+        turn and the distances of its rows to the rest are pooled: the threshold is their
+        ``quantile``. An input above it is farther from the support than held-out training
+        domains were from the others, which is also where the variance calibration (fitted
+        on held-out domains) has not been checked. ``inf`` with fewer than two domains.
+        Computed once per support set (the support itself is left unchanged).
+        """
+        self._check_fitted()
+        if self._ood_threshold is not None:
+            return self._ood_threshold
+        labels, counts = np.unique(self._domains, return_counts=True)
+        if labels.size < 2:
+            self._ood_threshold = math.inf
+            return self._ood_threshold
+        chosen = labels[np.argsort(-counts, kind="stable")[:max_domains]]
+        X, y, domains = self._X, self._y, self._domains
+        pooled: list[np.ndarray] = []
+        try:
+            for label in chosen:
+                held = np.flatnonzero(domains == label)
+                rest = np.flatnonzero(domains != label)
+                self._X, self._y = _rows(X, rest), y[rest]
+                self._domains = domains[rest]
+                self._refresh_caches()
+                pooled.append(np.asarray(self.domain_distance(_rows(X, held)), dtype=float))
+        finally:
+            self._X, self._y, self._domains = X, y, domains
+            self._refresh_caches()
+        self._ood_threshold = float(np.quantile(np.concatenate(pooled), quantile))
+        return self._ood_threshold
+
+    def out_of_domain(self, X: Any, distance: np.ndarray | None = None) -> np.ndarray:
+        """Boolean per input: domain distance above :meth:`out_of_domain_threshold`."""
+        dist = self.domain_distance(X) if distance is None else np.asarray(distance)
+        return np.asarray(dist, dtype=float) > self.out_of_domain_threshold()
+
     def embed(self, X: Any) -> np.ndarray:
         """Embeddings ``n x p`` of the first ensemble member."""
         self._check_fitted()
@@ -446,6 +497,7 @@ class E2TSurrogate:
         return self
 
     def _append(self, X: Any, y: np.ndarray, domains: np.ndarray) -> None:
+        self._ood_threshold = None
         self._X = self.inputs.concat(self._X, X)
         self._y = np.concatenate([self._y, y])
         self._domains = np.concatenate([self._domains, domains])

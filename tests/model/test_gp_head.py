@@ -257,3 +257,31 @@ def test_low_rank_variances_only_overstate_and_stay_close() -> None:
     # the joint posterior stays exact
     _, cov = low.posterior(Xt[:5])
     np.testing.assert_allclose(np.sqrt(np.diag(cov) + low.noise_std**2), s0[:5], rtol=1e-8)
+
+
+@pytest.mark.parametrize("head", ["gp", "bayes"])
+def test_out_of_domain_flag_from_held_out_training_domains(head) -> None:
+    data = _counts(n=240)
+    model = E2TSurrogate(**FAST, head=head).fit(data["X"], data["y"], data["g"],
+                                                 progress=False)
+    rng = np.random.default_rng(5)
+    far = rng.poisson(0.4, size=(40, 40)).astype(np.float64)
+    far[:, 20:26] += 4  # a fragment pattern no training domain has
+    before = model.predict(far, return_std=True)
+    threshold = model.out_of_domain_threshold()
+    after = model.predict(far, return_std=True)  # the support is restored exactly
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+    assert 0 < threshold < np.inf
+    assert not model.out_of_domain(data["X"]).any()  # measured rows are pinned down
+    assert model.out_of_domain(far).mean() > 0.8
+    model.condition(far[:5], before[0][:5])  # new support: the threshold is recomputed
+    assert model._ood_threshold is None
+    assert model.out_of_domain_threshold() != threshold
+
+
+def test_one_domain_flags_nothing(task) -> None:
+    model = E2TSurrogate(**FAST).fit(task["X"], task["y"], np.zeros(len(task["y"])),
+                                     progress=False)
+    assert model.out_of_domain_threshold() == np.inf
+    assert not model.out_of_domain(task["Xt"] + 6.0).any()
