@@ -152,3 +152,28 @@ def test_graph_encoder_plugs_in_and_round_trips(tmp_path) -> None:
     np.testing.assert_array_equal(E2TSurrogate.load(tmp_path / "g").predict(graphs[45:]), mean)
     with pytest.raises(ModelError, match="needs a list of CrystalGraph"):
         model.predict(np.zeros((3, 2)))
+
+
+def test_small_fits_run_on_one_thread_and_restore_the_count(monkeypatch) -> None:
+    import torch
+
+    from e2t_discovery.model import surrogate as module
+
+    seen: list[int] = []
+    original = module.E2TSurrogate._train_members
+
+    def spy(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), rng.normal(size=40)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(module.E2TSurrogate, "_train_members", spy)
+        E2TSurrogate(head="bayes", steps=2, device="cpu").fit(X, y, np.arange(40) % 4,
+                                                               progress=False)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
