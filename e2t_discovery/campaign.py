@@ -17,7 +17,8 @@ API::
     Campaign.open(name, root=None, read_only=False, *, timeout_s=10.0) -> Campaign
     campaign.name, .dir, .config, .store, .log_path, .featurizer
     campaign.ingest(path, *, replicate=False, report_path=None, round=None,
-                    progress=False) -> IngestResult
+                    progress=False, id_column=None, value_column=None, unit=None,
+                    column_map=None) -> IngestResult
     campaign.training_data() -> TrainingData
     campaign.featurize(items) -> np.ndarray | list[CrystalGraph]
     campaign.train(progress=True) -> ModelRecord
@@ -231,10 +232,20 @@ class Campaign:
     # ------------------------------------------------------------------ data
     def ingest(self, path: str | Path, *, replicate: bool = False,
                report_path: str | Path | None = None, round: int | None = None,
-               progress: bool = False) -> IngestResult:
-        """Validate a lab file and load it in one transaction (see :mod:`e2t_discovery.ingest`)."""
+               progress: bool = False, id_column: str | None = None,
+               value_column: str | None = None, unit: str | None = None,
+               column_map: dict[str, str] | None = None) -> IngestResult:
+        """Validate a lab file and load it in one transaction (see :mod:`e2t_discovery.ingest`).
+
+        ``id_column``/``value_column`` name the file's id and value columns when they
+        differ from the campaign's, ``unit`` is the unit of every row of a file without a
+        unit column, and ``column_map`` renames file columns (``{file name: campaign
+        name}``).
+        """
         return ingest_file(self.store, self.config, path, replicate=replicate,
-                           report_path=report_path, round=round, progress=progress)
+                           report_path=report_path, round=round, progress=progress,
+                           id_column=id_column, value_column=value_column, unit=unit,
+                           column_map=column_map)
 
     def training_data(self) -> TrainingData:
         """Return all measurements of the target, replicates averaged per material.
