@@ -482,7 +482,9 @@ class Campaign:
         if not self._uses_graphs:
             batch = self.featurizer.transform_with_rejects(items)
             return batch.X, batch.ok, list(batch.reasons)
-        graphs, ok, reasons = [], np.zeros(len(items), dtype=bool), []
+        graphs: list[Any] = []
+        ok = np.zeros(len(items), dtype=bool)
+        reasons: list[str | None] = []
         for i, item in enumerate(items):
             try:
                 graphs.append(self.featurizer.graph_one(item))  # type: ignore[attr-defined]

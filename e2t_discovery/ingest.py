@@ -614,9 +614,9 @@ class _Validator(_ProblemLog):
         n = batch.num_rows
         if not self.has_unit:
             unit = self.fixed_unit if self.fixed_unit is not None else target.unit
-            factor = target.factor(unit)
-            assert factor is not None  # checked before the file is read
-            return (pa.repeat(pa.scalar(unit), n), np.full(n, factor, dtype=np.float64),
+            scale = target.factor(unit)
+            assert scale is not None  # checked before the file is read
+            return (pa.repeat(pa.scalar(unit), n), np.full(n, scale, dtype=np.float64),
                     np.ones(n, dtype=bool))
         units = _text(batch.column(target.unit_column))
         encoded = units.dictionary_encode()
@@ -646,15 +646,18 @@ class _Validator(_ProblemLog):
                 return f"{values[i]:g} {target.unit}"
             return f"{values[i]:g} {raw_units[i]} (= {converted[i]:g} {target.unit})"
 
-        for key, bound, outside, word in (
-                ("min", target.min, np.less, "below the physical minimum"),
-                ("max", target.max, np.greater, "above the physical maximum")):
-            if bound is None:
-                continue
-            mask = known & outside(np.nan_to_num(converted), bound)
-            self._add_mask(mask, rows, target.column, lambda i, b=bound, k=key, w=word: (
-                f"value {shown(i)} is {w} {b:g} {target.unit} ([target] {k} in the "
-                f"campaign file); check the measurement and its unit"))
+        def reason(key: str, bound: float, word: str) -> Callable[[int], str]:
+            return lambda i: (f"value {shown(i)} is {word} {bound:g} {target.unit} ([target] "
+                              f"{key} in the campaign file); check the measurement and its "
+                              f"unit")
+
+        safe = np.nan_to_num(converted)
+        if target.min is not None:
+            self._add_mask(known & (safe < target.min), rows, target.column,
+                           reason("min", target.min, "below the physical minimum"))
+        if target.max is not None:
+            self._add_mask(known & (safe > target.max), rows, target.column,
+                           reason("max", target.max, "above the physical maximum"))
 
     def _domains(self, batch: pa.RecordBatch, canonical: pa.Array, ok: np.ndarray,
                  rows: np.ndarray) -> pa.Array:
@@ -804,7 +807,7 @@ def ingest_file(store: Store, config: CampaignConfig, path: str | Path, *,
 
 def _validate_and_stage(config: CampaignConfig, path: Path, staged: Path,
                         report: Path | None, batch_rows: int, progress: bool,
-                        rename: dict[str, str] | None = None,
+                        rename: dict[str, tuple[str, str]] | None = None,
                         unit: str | None = None) -> tuple[int, _ProblemLog]:
     """Validate every batch and write the rows to ``staged`` (with a ``valid`` flag).
 

@@ -298,7 +298,7 @@ def library_units(
         meta = pq.ParquetFile(lib)
         _check_columns(lib, meta.schema_arrow.names, needed)
         sizes = [meta.metadata.row_group(k).num_rows for k in range(meta.num_row_groups)]
-        starts = np.cumsum([0, *sizes[:-1]]) if sizes else []
+        starts: list[int] = np.cumsum([0, *sizes[:-1]]).tolist() if sizes else []
         return [LibraryUnit(name=f"{lib.stem}-rg{k:05d}", path=lib, n_rows=sizes[k],
                             row_group=k, offset=int(starts[k]))
                 for k in range(meta.num_row_groups)]
