@@ -17,7 +17,8 @@ API::
     Campaign.open(name, root=None, read_only=False, *, timeout_s=10.0) -> Campaign
     campaign.name, .dir, .config, .store, .log_path, .featurizer
     campaign.ingest(path, *, replicate=False, report_path=None, round=None,
-                    progress=False) -> IngestResult
+                    progress=False, id_column=None, value_column=None, unit=None,
+                    column_map=None) -> IngestResult
     campaign.training_data() -> TrainingData
     campaign.featurize(items) -> np.ndarray | list[CrystalGraph]
     campaign.train(progress=True) -> ModelRecord
@@ -53,7 +54,15 @@ from e2t_discovery.exceptions import (
     StoreError,
 )
 from e2t_discovery.featurize import Featurizer, get_featurizer
-from e2t_discovery.ingest import IngestResult, domain_from_elements, ingest_file
+from e2t_discovery.ingest import (
+    IngestResult,
+    IngestValidationError,
+    describe_missing_column,
+    domain_from_elements,
+    ingest_file,
+    read_excel_table,
+    sniff_delimiter,
+)
 from e2t_discovery.store import ModelRecord, Store
 
 if TYPE_CHECKING:
@@ -231,10 +240,20 @@ class Campaign:
     # ------------------------------------------------------------------ data
     def ingest(self, path: str | Path, *, replicate: bool = False,
                report_path: str | Path | None = None, round: int | None = None,
-               progress: bool = False) -> IngestResult:
-        """Validate a lab file and load it in one transaction (see :mod:`e2t_discovery.ingest`)."""
+               progress: bool = False, id_column: str | None = None,
+               value_column: str | None = None, unit: str | None = None,
+               column_map: dict[str, str] | None = None) -> IngestResult:
+        """Validate a lab file and load it in one transaction (see :mod:`e2t_discovery.ingest`).
+
+        ``id_column``/``value_column`` name the file's id and value columns when they
+        differ from the campaign's, ``unit`` is the unit of every row of a file without a
+        unit column, and ``column_map`` renames file columns (``{file name: campaign
+        name}``).
+        """
         return ingest_file(self.store, self.config, path, replicate=replicate,
-                           report_path=report_path, round=round, progress=progress)
+                           report_path=report_path, round=round, progress=progress,
+                           id_column=id_column, value_column=value_column, unit=unit,
+                           column_map=column_map)
 
     def training_data(self) -> TrainingData:
         """Return all measurements of the target, replicates averaged per material.
@@ -400,7 +419,7 @@ class Campaign:
 
     def predict_frame(self, df: pd.DataFrame, *, version: int | None = None,
                       base_dir: str | Path | None = None) -> pd.DataFrame:
-        """Predict the target for every row of a frame of candidates.
+        """Predict the target for every row of a frame of candidates; never stop at a bad row.
 
         Args:
             df: Must hold the representation's input column; the id column and the domain
@@ -409,52 +428,93 @@ class Campaign:
             base_dir: Folder that relative CIF paths are relative to (structures only).
 
         Returns:
-            The id (if given) and input columns, ``domain``, ``mean``, ``std`` (predictive,
-            in the campaign unit) and ``domain_distance`` (leverage; larger = farther from
-            the measured data).
+            One row per input row, in order: the id (if given) and input columns,
+            ``domain``, ``mean``, ``std`` (predictive, in the campaign unit),
+            ``domain_distance`` (leverage; larger = farther from the measured data) and
+            ``reject_reason`` (empty for a predicted row; for a row that could not be
+            featurized or got a non-finite prediction, the reason, and NaN mean, std and
+            distance).
 
         Raises:
-            FeaturizationError: if the input column is missing or an item is invalid.
+            FeaturizationError: if the input column is missing.
             NotFittedError: if no model was trained.
         """
         rep = self.config.representation
         if rep.input_column not in df.columns:
-            found = ", ".join(map(str, df.columns))
-            found = found if len(found) <= 100 else found[:97] + "..."
-            raise FeaturizationError(f"input has no column {rep.input_column!r} (found: "
-                                     f"{found!r}); add the {rep.kind} of each candidate in "
-                                     f"that column")
+            header = [str(c) for c in df.columns]
+            raise FeaturizationError(describe_missing_column(
+                rep.input_column, header, lambda closest: (
+                    f"rename {closest!r} to {rep.input_column!r}" if closest else
+                    f"add the {rep.kind} of each candidate in that column")))
         items = [_resolve(item, rep.kind, base_dir) for item in df[rep.input_column]]
         model = self.load_model(version)
-        X = self.featurize(items)
-        mean, std = model.predict(X, return_std=True)
+        X, ok, reasons = self._featurize_with_rejects(items)
+        n = len(df)
+        mean, std, dist = (np.full(n, np.nan) for _ in range(3))
+        valid = np.flatnonzero(ok)
+        if len(valid):
+            m, sd = model.predict(X, return_std=True)
+            mean[valid] = np.asarray(m, dtype=np.float64)
+            std[valid] = np.asarray(sd, dtype=np.float64)
+            dist[valid] = np.asarray(model.domain_distance(X), dtype=np.float64)
+            for i in valid[~(np.isfinite(mean[valid]) & np.isfinite(std[valid])
+                             & np.isfinite(dist[valid]))]:
+                reasons[i] = "model returned a non-finite prediction"
+                mean[i] = std[i] = dist[i] = np.nan
+        if self.config.domains.method == "column":  # copied, so kept for rejected rows too
+            domain = self.domains_of(df)
+        else:
+            domain = np.full(n, None, dtype=object)
+            if len(valid):
+                domain[valid] = self.domains_of(df.iloc[valid], [items[i] for i in valid])
         out = pd.DataFrame(index=df.index)
         if rep.id_column in df.columns:
             out[rep.id_column] = df[rep.id_column].to_numpy()
         out[rep.input_column] = df[rep.input_column].to_numpy()
-        out["domain"] = self.domains_of(df, items)
-        out["mean"] = np.asarray(mean, dtype=np.float64)
-        out["std"] = np.asarray(std, dtype=np.float64)
-        out["domain_distance"] = np.asarray(model.domain_distance(X), dtype=np.float64)
+        out["domain"] = domain
+        out["mean"], out["std"], out["domain_distance"] = mean, std, dist
+        out["reject_reason"] = ["" if r is None else r for r in reasons]
         return out.reset_index(drop=True)
+
+    def _featurize_with_rejects(self, items: list[Any]) -> tuple[Any, np.ndarray,
+                                                                  list[str | None]]:
+        """Featurize what can be; return (model input of the valid rows, ok mask, reasons)."""
+        if not self._uses_graphs:
+            batch = self.featurizer.transform_with_rejects(items)
+            return batch.X, batch.ok, list(batch.reasons)
+        graphs: list[Any] = []
+        ok = np.zeros(len(items), dtype=bool)
+        reasons: list[str | None] = []
+        for i, item in enumerate(items):
+            try:
+                graphs.append(self.featurizer.graph_one(item))  # type: ignore[attr-defined]
+                ok[i] = True
+                reasons.append(None)
+            except (FeaturizationError, ValueError, TypeError, KeyError) as exc:
+                reasons.append(f"invalid structure input: {exc}")
+        return graphs, ok, reasons
 
     def predict_file(self, input_path: str | Path, out_path: str | Path, *,
                      version: int | None = None) -> pd.DataFrame:
-        """Predict every row of a CSV/Parquet file and write the predictions.
+        """Predict every row of a CSV/Excel/Parquet file and write the predictions.
 
         Relative CIF paths in the input are relative to the input file's folder. The output
-        format follows ``out_path``'s suffix (``.parquet``, else CSV).
+        format follows ``out_path``'s suffix (``.parquet``, else CSV). A row that cannot be
+        predicted is written with its ``reject_reason`` (see :meth:`predict_frame`).
 
         Returns:
             The predictions written (see :meth:`predict_frame`).
 
         Raises:
-            FeaturizationError: if the file cannot be read, lacks the input column or holds
-                an invalid item.
+            FeaturizationError: if the file cannot be read or lacks the input column.
         """
         input_path, out_path = Path(input_path), Path(out_path)
         frame = read_table(input_path)
-        predictions = self.predict_frame(frame, version=version, base_dir=input_path.parent)
+        try:
+            predictions = self.predict_frame(frame, version=version,
+                                             base_dir=input_path.parent)
+        except FeaturizationError as exc:
+            raise FeaturizationError(f"{input_path}: {exc}") from None
         out_path.parent.mkdir(parents=True, exist_ok=True)
         if out_path.suffix.lower() in (".parquet", ".pq"):
             predictions.to_parquet(out_path, index=False)
@@ -516,26 +576,39 @@ class Campaign:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file of candidates (identifier columns kept as text).
+    """Read a CSV (``,``/``;``/tab), Excel (``.xlsx``) or Parquet file of candidates.
+
+    Identifier columns are kept as text.
 
     Raises:
-        FeaturizationError: if it is missing, empty or not CSV/Parquet.
+        FeaturizationError: if it is missing, a folder, empty or not CSV/Excel/Parquet.
     """
     import pyarrow as pa
 
+    if path.is_dir():
+        raise FeaturizationError(f"{path}: is a folder, not a file; give one CSV, Excel "
+                                 f"(.xlsx) or Parquet file")
     if not path.is_file():
-        raise FeaturizationError(f"{path}: no such file; give a CSV or Parquet file")
+        raise FeaturizationError(f"{path}: no such file; give a CSV, Excel (.xlsx) or "
+                                 f"Parquet file")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            try:
+                return read_excel_table(path).fillna("")
+            except IngestValidationError as exc:
+                raise FeaturizationError(str(exc)) from None
         with path.open("rb") as fh:
             if b"\0" in fh.read(8192):
                 raise ValueError("binary content")
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False,
+                           sep=sniff_delimiter(path))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             pa.ArrowException, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise FeaturizationError(f"{path}: not a readable CSV/Parquet file ({first})") from None
+        raise FeaturizationError(f"{path}: not a readable CSV/Excel/Parquet file "
+                                 f"({first})") from None
 
 
 def _label(value: Any) -> str:

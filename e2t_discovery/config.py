@@ -100,6 +100,9 @@ class TargetConfig(_Section):
 
     ``conversions`` maps another unit to the factor that turns a value in that unit into
     the campaign unit (``value_in_unit = value * factor``); only linear conversions exist.
+    ``min`` and ``max`` are optional physical bounds in the campaign unit (a thermal
+    conductivity or a band gap cannot be negative): ingest rejects a value outside them,
+    checked after unit conversion; a value equal to a bound is accepted.
     """
 
     property: str
@@ -108,6 +111,8 @@ class TargetConfig(_Section):
     unit_column: str = "unit"
     require_unit_column: bool = True
     conversions: dict[str, float] = Field(default_factory=dict)
+    min: float | None = None
+    max: float | None = None
 
     @field_validator("conversions")
     @classmethod
@@ -118,6 +123,14 @@ class TargetConfig(_Section):
                                  f"finite number > 0")
         return value
 
+    @field_validator("min", "max")
+    @classmethod
+    def _finite_bound(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("a bound must be a finite number in the campaign unit; "
+                             "remove the key for no bound")
+        return value
+
     @model_validator(mode="after")
     def _defaults(self) -> TargetConfig:
         if not self.column:
@@ -125,6 +138,9 @@ class TargetConfig(_Section):
         if self.unit in self.conversions:
             raise ValueError(f"conversions lists the campaign unit {self.unit!r} itself; "
                              f"remove that entry")
+        if self.min is not None and self.max is not None and not self.min < self.max:
+            raise ValueError(f"min = {self.min:g} must be below max = {self.max:g} "
+                             f"({self.unit})")
         return self
 
     def factor(self, unit: str) -> float | None:

@@ -1,30 +1,43 @@
 """Ingest lab results: validate the whole file, then load it in one transaction.
 
-A lab file is CSV (any suffix but ``.parquet``/``.pq``) or Parquet with one row per
-measured material. Columns (names from the campaign config): the id, the representation
-(p-SMILES, formula, or CIF path/text), the value, the unit (unless
-``target.require_unit_column`` is false), the domain when ``domains.method = "column"``,
-and optionally ``measured_at``.
+A lab file is CSV (comma, semicolon or tab separated: the separator is read from the
+header line), Excel (``.xlsx``/``.xlsm``: the first worksheet, header in its first row) or
+Parquet (``.parquet``/``.pq``) with one row per measured material. Columns (names from the
+campaign config): the id, the representation (p-SMILES, formula, or CIF path/text), the
+value, the unit (unless ``target.require_unit_column`` is false or one ``unit`` is given
+for the whole file), the domain when ``domains.method = "column"``, and optionally
+``measured_at``. File columns with other names are mapped onto these with ``id_column``,
+``value_column`` and ``column_map`` (``{file name: campaign name}``); a mapped name wins
+over a file column that already has it.
 
 Validation runs over the whole file before anything is written and streams it in
 bounded batches (a million-row file is fine): required columns, non-empty ids, numbers
 that parse and are finite, units equal to the campaign unit or converted by the explicit
-factor in ``[target.conversions]``, identifiers that RDKit/pymatgen parse (canonical forms
+factor in ``[target.conversions]``, values inside ``[target] min``/``max`` (after unit
+conversion), identifiers that RDKit/pymatgen parse (canonical forms
 are cached, so repeated strings cost one parse), no id twice in one file, no id that the
 store knows as a different material, and no conflicting value for an already measured
 material unless ``replicate=True`` (then both are kept). A file already ingested (same
 SHA-256) is a no-op. Every problem is one line naming file, row (1-based, header not
 counted), column and reason; ``report_path`` receives all of them.
 
+Row numbers everywhere (ingest, ``e2t predict``'s ``reject_reason``, screen rejects) are
+1-based data rows: row 1 is the first row after the header (an Excel sheet's row 2).
+
 API: ``ingest_file(store, config, path, *, replicate=False, report_path=None,
-round=None, batch_rows=65536, progress=False) -> IngestResult``.
+round=None, batch_rows=65536, progress=False, id_column=None, value_column=None,
+unit=None, column_map=None) -> IngestResult``; ``describe_missing_column(column, header,
+fix)``; ``read_excel_table(path)``; ``sniff_delimiter(path)``.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
 import shutil
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -48,12 +61,18 @@ __all__ = [
     "IngestValidationError",
     "Problem",
     "ingest_file",
+    "describe_missing_column",
     "domain_from_elements",
     "file_sha256",
+    "read_excel_table",
+    "sniff_delimiter",
 ]
 
 MEASURED_AT = "measured_at"
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
+_EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+_DELIMITERS = (",", ";", "\t")
+_SHOWN_COLUMNS = 5
 _MAX_KEPT_PROBLEMS = 100_000
 _NAN_WORDS = {"nan", "+nan", "-nan"}
 _STAGED_SCHEMA = pa.schema([
@@ -137,6 +156,130 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# ---------------------------------------------------------------------- file formats
+def describe_missing_column(column: str, header: list[str],
+                            fix: Callable[[str | None], str],
+                            required: list[str] | None = None,
+                            candidates: list[str] | None = None) -> str:
+    """Return the reason a required column is missing: a few found columns, the closest.
+
+    Args:
+        column: The missing column.
+        header: The columns the file has.
+        fix: Given the closest column's name (or None), say what to do.
+        required: Every required column, listed first when given.
+        candidates: The columns the closest match is chosen from (default: ``header``).
+
+    Returns:
+        ``column 'x' is missing (required: ...; found: 157 columns: a, b, ... and 149
+        more; closest: 'X'); <fix>``, on one line however wide the file.
+    """
+    shown = ", ".join(header[:_SHOWN_COLUMNS])
+    if len(header) > _SHOWN_COLUMNS:
+        shown = f"{len(header)} columns: {shown} and {len(header) - _SHOWN_COLUMNS} more"
+    closest = _closest(column, header if candidates is None else candidates)
+    hint = f"; closest: {closest!r}" if closest is not None else ""
+    needed = f"required: {', '.join(required)}; " if required else ""
+    return f"column {column!r} is missing ({needed}found: {shown}{hint}); {fix(closest)}"
+
+
+def _closest(column: str, header: list[str]) -> str | None:
+    """Return the header column closest to ``column``, or None if nothing is close.
+
+    Case and punctuation are ignored; a column with ``column`` as one of its words
+    (``id`` in ``monomer_ID``) comes next, then difflib's closest spelling.
+    """
+    def norm(name: str) -> str:
+        return re.sub(r"[^0-9a-z]", "", name.lower())
+
+    by_norm: dict[str, str] = {}
+    for name in header:
+        by_norm.setdefault(norm(name), name)
+    target = norm(column)
+    if target and target in by_norm:
+        return by_norm[target]
+    for name in header:
+        if target and target in re.split(r"[^0-9a-z]+", name.lower()):
+            return name
+    hits = difflib.get_close_matches(target, [k for k in by_norm if k], n=1, cutoff=0.6)
+    return by_norm[hits[0]] if hits else None
+
+
+def sniff_delimiter(path: Path) -> str:
+    """Return the separator of a CSV file: ``,``, ``;`` or tab, read from its header line.
+
+    The separator that occurs most often outside quotes in the first line wins; a line
+    without any of them is comma separated (a one-column file).
+    """
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    line = re.sub(r'"[^"]*"', "", line)
+    counts = {d: line.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _file_format(path: Path) -> str:
+    """Return ``csv``, ``parquet`` or ``excel`` from the suffix and the first bytes.
+
+    Raises:
+        IngestValidationError: for a spreadsheet format that cannot be read (``.xls``,
+            ``.ods``), naming it and the fix.
+    """
+    suffix = path.suffix.lower()
+    with path.open("rb") as fh:
+        magic = fh.read(8)
+    name = str(path)
+    if suffix == ".xls" or magic.startswith(b"\xd0\xcf\x11\xe0"):
+        raise IngestValidationError([Problem(
+            name, "is an Excel 97-2003 workbook (.xls), which cannot be read; save it from "
+                  "Excel as .xlsx or as CSV")], 1, None)
+    if suffix == ".ods":
+        raise IngestValidationError([Problem(
+            name, "is an OpenDocument spreadsheet (.ods), which cannot be read; save it as "
+                  ".xlsx or as CSV")], 1, None)
+    if suffix in _PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in _EXCEL_SUFFIXES:
+        return "excel"
+    if magic.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if "xl/workbook.xml" in archive.namelist():
+                    return "excel"  # an Excel workbook under another name
+        except zipfile.BadZipFile:
+            pass
+    return "csv"
+
+
+def read_excel_table(path: Path) -> pd.DataFrame:
+    """Read the first worksheet of an ``.xlsx`` workbook as text (header in row 1).
+
+    Cells come back as strings (numbers as Python writes them, ``13`` stays ``13``), empty
+    cells as missing; trailing empty rows are dropped.
+
+    Raises:
+        IngestValidationError: if the file is not a readable workbook.
+    """
+    try:
+        frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+    except ImportError:
+        raise IngestValidationError([Problem(
+            str(path), "reading Excel files needs openpyxl; `pip install openpyxl` or save "
+                       "the sheet as CSV")], 1, None) from None
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IngestValidationError([Problem(
+            str(path), f"not a readable Excel workbook ({reason}); save it again as .xlsx "
+                       f"or as CSV")], 1, None) from None
+    filled = frame.notna().any(axis=1).to_numpy()
+    last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
+    frame = frame.iloc[:last]
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
 # ---------------------------------------------------------------------- identifiers
 @lru_cache(maxsize=1 << 18)
 def _canonical_polymer(text: str) -> tuple[str | None, str | None]:
@@ -196,38 +339,79 @@ def domain_from_elements(formula: str, groups: list[list[str]]) -> str:
 # ---------------------------------------------------------------------- reading
 @dataclass
 class _Reader:
-    """Arrow batches of a lab file's needed columns (CSV: all read as strings)."""
+    """Arrow batches of a lab file's needed columns (CSV and Excel: all read as strings).
+
+    ``rename`` maps file column names to the names validation uses (``--map``,
+    ``--id-column``, ``--value-column``); ``header`` holds the renamed names, without a
+    file column whose name a rename takes over.
+    """
 
     path: Path
     columns: list[str]
-    is_parquet: bool
+    format: str
     batch_rows: int
     header: list[str] = field(default_factory=list)
+    rename: dict[str, str] = field(default_factory=dict)
+    file_header: list[str] = field(default_factory=list)
+    delimiter: str = ","
+    _excel: pa.Table | None = None
+
+    @property
+    def is_parquet(self) -> bool:
+        """True for a Parquet file."""
+        return self.format == "parquet"
 
     def open_header(self) -> list[str]:
-        """Read the column names; raise IngestError if the file is not CSV/Parquet."""
+        """Read the column names; raise IngestError if the file is not CSV/Excel/Parquet."""
         name = str(self.path)
         if self.path.stat().st_size == 0:
             raise IngestValidationError([Problem(name, "file is empty; expected a header row "
                                                        "and data rows")], 1, None)
+        if self.format == "excel":
+            frame = read_excel_table(self.path)
+            self._excel = pa.Table.from_pandas(frame.astype(object), preserve_index=False)
+            self.file_header = list(frame.columns)
+            self.header = list(self.file_header)
+            return self.header
         try:
             if self.is_parquet:
-                self.header = list(pq.ParquetFile(self.path).schema_arrow.names)
+                self.file_header = list(pq.ParquetFile(self.path).schema_arrow.names)
             else:
+                self.delimiter = sniff_delimiter(self.path)
                 with pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(
-                        block_size=1 << 16)) as reader:
-                    self.header = list(reader.schema.names)
+                        block_size=1 << 16), parse_options=pacsv.ParseOptions(
+                        delimiter=self.delimiter)) as reader:
+                    self.file_header = list(reader.schema.names)
         except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
             what = "Parquet" if self.is_parquet else "CSV"
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise IngestValidationError([Problem(
                 name, f"not a readable {what} file ({reason}); save the results as CSV "
-                      f"with a header row, or as Parquet")], 1, None) from None
+                      f"with a header row, as .xlsx, or as Parquet")], 1, None) from None
+        self.header = list(self.file_header)
+        return self.header
+
+    def apply_rename(self, rename: dict[str, str]) -> list[str]:
+        """Rename file columns (``{file name: new name}``); return the renamed header."""
+        self.rename = dict(rename)
+        taken = set(rename.values())
+        self.header = [rename.get(c, c) for c in self.file_header
+                       if c in rename or c not in taken]
         return self.header
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Yield Arrow batches of at most ~``batch_rows`` rows with the needed columns."""
-        cols = [c for c in self.columns if c in self.header]
+        back = {new: old for old, new in self.rename.items()}
+        cols = [back.get(c, c) for c in self.columns if c in self.header]
+        for batch in self._file_batches(cols):
+            names = [self.rename.get(c, c) for c in batch.schema.names]
+            yield pa.RecordBatch.from_arrays(batch.columns, names=names)
+
+    def _file_batches(self, cols: list[str]) -> Iterator[pa.RecordBatch]:
+        """Yield batches of the file's columns ``cols`` (file names)."""
+        if self._excel is not None:
+            yield from self._excel.select(cols).to_batches(max_chunksize=self.batch_rows)
+            return
         if self.is_parquet:
             yield from pq.ParquetFile(self.path).iter_batches(batch_size=self.batch_rows,
                                                               columns=cols)
@@ -241,7 +425,8 @@ class _Reader:
         reader = pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(block_size=max(1 << 16, self.batch_rows * 64)),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            parse_options=pacsv.ParseOptions(delimiter=self.delimiter,
+                                             invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in cols}, include_columns=cols,
                 strings_can_be_null=False, quoted_strings_can_be_null=False),
@@ -291,12 +476,14 @@ class _ProblemLog:
 class _Validator(_ProblemLog):
     """Validates batches, collects problems, and turns good rows into staged rows."""
 
-    def __init__(self, config: CampaignConfig, path: Path, header: list[str]) -> None:
+    def __init__(self, config: CampaignConfig, path: Path, header: list[str],
+                 unit: str | None = None) -> None:
         super().__init__(str(path))
         self.config = config
         self._bad = np.zeros(0, dtype=bool)
         rep, target, dom = config.representation, config.target, config.domains
-        self.has_unit = target.unit_column in header
+        self.fixed_unit = unit
+        self.has_unit = unit is None and target.unit_column in header
         self.has_measured_at = MEASURED_AT in header
         kind = rep.kind
         if kind == "polymer":
@@ -319,7 +506,7 @@ class _Validator(_ProblemLog):
         """Columns the file must have."""
         rep, target = self.config.representation, self.config.target
         cols = [rep.id_column, rep.input_column, target.column]
-        if target.require_unit_column:
+        if target.require_unit_column and self.fixed_unit is None:
             cols.append(target.unit_column)
         if self.domain_column:
             cols.append(self.domain_column)
@@ -337,11 +524,32 @@ class _Validator(_ProblemLog):
             self.add(reasons(int(i)), int(rows[i]), column)
 
     def check_header(self, header: list[str]) -> None:
-        """Record every missing required column."""
-        missing = [c for c in self.required_columns() if c not in header]
-        for col in missing:
-            self.add(f"column {col!r} is missing (required: "
-                     f"{', '.join(self.required_columns())}; found: {', '.join(header)})")
+        """Record every missing required column (a few found ones and the closest named)."""
+        required = self.required_columns()
+        present = set(header)
+        unused = [c for c in header if c not in required]
+        for col in required:
+            if col not in present:
+                self.add(describe_missing_column(col, header, self._fix(col),
+                                                 required=required, candidates=unused))
+
+    def _fix(self, column: str) -> Callable[[str | None], str]:
+        """What to do about a missing required column, given the closest file column."""
+        rep, target = self.config.representation, self.config.target
+        option = {rep.id_column: "--id-column", target.column: "--value-column"}.get(column)
+
+        def fix(closest: str | None) -> str:
+            if column == target.unit_column:
+                mapped = f" or --map '{closest}={column}'" if closest else ""
+                return (f"add a {column!r} column, or pass --unit {target.unit} (one unit "
+                        f"for every row){mapped}")
+            if closest is None:
+                how = f"{option} NAME" if option else f"--map NAME={column}"
+                return f"add it, or name the file's column with {how}"
+            how = f"{option} '{closest}'" if option else f"--map '{closest}={column}'"
+            return f"rename {closest!r} to {column!r} or pass {how}"
+
+        return fix
 
     def batch(self, batch: pa.RecordBatch, first_row: int) -> pa.Table:
         """Validate one batch; return its staged rows with a ``valid`` flag per row."""
@@ -353,7 +561,8 @@ class _Validator(_ProblemLog):
         self._add_mask(_np(pc.equal(ids, "")), rows, rep.id_column, lambda i: "missing id")
         canonical, ok = self._canonicalize(_text(batch.column(rep.input_column)), rows)
         value = self._numbers(batch.column(target.column), rows, target.column)
-        raw_unit, factor = self._units(batch, rows)
+        raw_unit, factor, unit_ok = self._units(batch, rows)
+        self._bounds(value, factor, unit_ok, raw_unit, rows)
         domain = self._domains(batch, canonical, ok, rows)
         measured_at = self._measured_at(batch, rows)
         return pa.Table.from_arrays([
@@ -393,17 +602,22 @@ class _Validator(_ProblemLog):
         not_number = np.isnan(values) & ~missing & ~nan_word
         self._add_mask(missing, rows, name, lambda i: "value is missing")
         self._add_mask(nan_word, rows, name, lambda i: "value is NaN; give a finite number")
-        self._add_mask(not_number, rows, name,
-                       lambda i: f"value {text[i].as_py()[:40]!r} is not a number")
+        self._add_mask(not_number, rows, name, lambda i: _not_a_number(text[i].as_py()))
         self._add_mask(np.isinf(values), rows, name,
                        lambda i: f"value {text[i].as_py()[:40]!r} is not finite")
         return values
 
-    def _units(self, batch: pa.RecordBatch, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    def _units(self, batch: pa.RecordBatch,
+               rows: np.ndarray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """Return each row's unit as given, its factor to the campaign unit, and an ok mask."""
         target = self.config.target
         n = batch.num_rows
         if not self.has_unit:
-            return pa.repeat(pa.scalar(target.unit), n), np.ones(n, dtype=np.float64)
+            unit = self.fixed_unit if self.fixed_unit is not None else target.unit
+            scale = target.factor(unit)
+            assert scale is not None  # checked before the file is read
+            return (pa.repeat(pa.scalar(unit), n), np.full(n, scale, dtype=np.float64),
+                    np.ones(n, dtype=bool))
         units = _text(batch.column(target.unit_column))
         encoded = units.dictionary_encode()
         names = encoded.dictionary.to_pylist()
@@ -415,7 +629,35 @@ class _Validator(_ProblemLog):
         self._add_mask(np.isnan(factor), rows, target.unit_column, lambda i: (
             f"unknown unit {names[index[i]]!r}; accepted: {accepted} (add its factor to "
             f"[target.conversions] in the campaign file)"))
-        return units, np.nan_to_num(factor, nan=1.0)
+        return units, np.nan_to_num(factor, nan=1.0), ~np.isnan(factor)
+
+    def _bounds(self, values: np.ndarray, factor: np.ndarray, unit_ok: np.ndarray,
+                raw_unit: pa.Array, rows: np.ndarray) -> None:
+        """Record values outside ``[target] min``/``max`` (compared in the campaign unit)."""
+        target = self.config.target
+        if target.min is None and target.max is None:
+            return
+        converted = values * factor
+        known = np.isfinite(converted) & unit_ok
+        raw_units = raw_unit.to_pylist()
+
+        def shown(i: int) -> str:
+            if factor[i] == 1.0 and raw_units[i] == target.unit:
+                return f"{values[i]:g} {target.unit}"
+            return f"{values[i]:g} {raw_units[i]} (= {converted[i]:g} {target.unit})"
+
+        def reason(key: str, bound: float, word: str) -> Callable[[int], str]:
+            return lambda i: (f"value {shown(i)} is {word} {bound:g} {target.unit} ([target] "
+                              f"{key} in the campaign file); check the measurement and its "
+                              f"unit")
+
+        safe = np.nan_to_num(converted)
+        if target.min is not None:
+            self._add_mask(known & (safe < target.min), rows, target.column,
+                           reason("min", target.min, "below the physical minimum"))
+        if target.max is not None:
+            self._add_mask(known & (safe > target.max), rows, target.column,
+                           reason("max", target.max, "above the physical maximum"))
 
     def _domains(self, batch: pa.RecordBatch, canonical: pa.Array, ok: np.ndarray,
                  rows: np.ndarray) -> pa.Array:
@@ -457,6 +699,14 @@ class _Validator(_ProblemLog):
         return parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
 
 
+def _not_a_number(text: str) -> str:
+    """The reason a value is not a number (a decimal comma is named as such)."""
+    reason = f"value {text[:40]!r} is not a number"
+    if re.fullmatch(r"[-+]?\d*,\d+", text):
+        reason += f" (decimal comma? write {text.replace(',', '.')})"
+    return reason
+
+
 def _domain_of_canonical(text: str, kind: str, groups: list[list[str]]) -> str:
     if kind == "structure":
         from pymatgen.core import Structure
@@ -487,19 +737,26 @@ def _text(column: pa.Array) -> pa.Array:
 def ingest_file(store: Store, config: CampaignConfig, path: str | Path, *,
                 replicate: bool = False, report_path: str | Path | None = None,
                 round: int | None = None, batch_rows: int = 65536,
-                progress: bool = False) -> IngestResult:
+                progress: bool = False, id_column: str | None = None,
+                value_column: str | None = None, unit: str | None = None,
+                column_map: dict[str, str] | None = None) -> IngestResult:
     """Validate a lab file completely, then load it into the store in one transaction.
 
     Args:
         store: The campaign store, open for writing.
         config: The campaign configuration.
-        path: CSV or Parquet file of results.
+        path: CSV (``,``/``;``/tab), Excel (``.xlsx``) or Parquet file of results.
         replicate: Keep a new, different value of an already measured material next to
             the old one (otherwise that is an error).
         report_path: If given, every problem found is written there, one per line.
         round: Round to file the measurements under (default: the store's current round).
         batch_rows: Rows per streamed batch.
         progress: Show a progress bar on stderr.
+        id_column: The file's column holding the ids (default: the campaign's).
+        value_column: The file's column holding the values (default: the campaign's).
+        unit: The unit of every value, for a file without a unit column (an accepted unit
+            of the campaign; converted like a unit column's).
+        column_map: ``{file column: campaign column}`` renames (``--map OLD=NEW``).
 
     Returns:
         What was loaded (or ``already_ingested=True`` for a file seen before).
@@ -507,12 +764,17 @@ def ingest_file(store: Store, config: CampaignConfig, path: str | Path, *,
     Raises:
         IngestValidationError: the file failed validation (the message is the first
             problem; ``.problems`` holds all); nothing was written.
-        IngestError: the file does not exist.
+        IngestError: the file does not exist or is a folder, or an option is invalid.
     """
     path = Path(path)
     report = Path(report_path) if report_path is not None else None
+    rename = _renames(config, id_column, value_column, column_map)
+    _check_unit_option(config, unit)
+    if path.is_dir():
+        raise IngestError(_folder_message(path))
     if not path.is_file():
-        raise IngestError(f"{path}: no such file; give the path of a CSV or Parquet file")
+        raise IngestError(f"{path}: no such file; give the path of a CSV, Excel (.xlsx) or "
+                          f"Parquet file")
     digest = file_sha256(path)
     round = store.current_round() if round is None else round
     seen = store.ingested_file(digest)
@@ -527,7 +789,8 @@ def ingest_file(store: Store, config: CampaignConfig, path: str | Path, *,
     staged = tmp_root / f"{uuid.uuid4().hex}.parquet"
     staged.parent.mkdir(parents=True)
     try:
-        n_rows, log = _validate_and_stage(config, path, staged, report, batch_rows, progress)
+        n_rows, log = _validate_and_stage(config, path, staged, report, batch_rows, progress,
+                                          rename, unit)
         skip, counts = _check_against_store(store, config, staged, replicate, log, report)
         loaded = store.load_staged_ingest(
             staged, property=config.target.property, source_file=str(path),
@@ -543,22 +806,24 @@ def ingest_file(store: Store, config: CampaignConfig, path: str | Path, *,
 
 
 def _validate_and_stage(config: CampaignConfig, path: Path, staged: Path,
-                        report: Path | None, batch_rows: int,
-                        progress: bool) -> tuple[int, _ProblemLog]:
+                        report: Path | None, batch_rows: int, progress: bool,
+                        rename: dict[str, tuple[str, str]] | None = None,
+                        unit: str | None = None) -> tuple[int, _ProblemLog]:
     """Validate every batch and write the rows to ``staged`` (with a ``valid`` flag).
 
     Returns:
         The number of data rows and the problems found so far (row-level ones are raised
         together with the store checks, so one report lists them all).
     """
-    is_parquet = path.suffix.lower() in _PARQUET_SUFFIXES
-    reader = _Reader(path, [], is_parquet, batch_rows)
     try:
-        header = reader.open_header()
+        reader = _Reader(path, [], _file_format(path), batch_rows)
+        reader.open_header()
+        header = reader.apply_rename(_checked_renames(path, reader.file_header, rename or {},
+                                                      config, unit))
     except IngestValidationError as exc:
         _write_report(report, exc.problems)
         raise
-    validator = _Validator(config, path, header)
+    validator = _Validator(config, path, header, unit)
     validator.check_header(header)
     validator.raise_if_any(report)
     reader.columns = validator.wanted_columns()
@@ -581,6 +846,84 @@ def _validate_and_stage(config: CampaignConfig, path: Path, staged: Path,
         validator.add("file has a header but no data rows")
         validator.raise_if_any(report)
     return n_rows, validator
+
+
+def _renames(config: CampaignConfig, id_column: str | None, value_column: str | None,
+             column_map: dict[str, str] | None) -> dict[str, tuple[str, str]]:
+    """Join ``--id-column``, ``--value-column`` and ``--map`` into renames.
+
+    Returns:
+        ``{file column: (campaign column, the option that asked for it)}``.
+
+    Raises:
+        IngestError: if a name is empty, one file column gets two names or two file
+            columns one name.
+    """
+    pairs = [(old, new, f"--map {old}={new}") for old, new in (column_map or {}).items()]
+    if id_column is not None:
+        pairs.append((id_column, config.representation.id_column, f"--id-column {id_column}"))
+    if value_column is not None:
+        pairs.append((value_column, config.target.column, f"--value-column {value_column}"))
+    rename: dict[str, tuple[str, str]] = {}
+    named: dict[str, str] = {}
+    for old, new, option in pairs:
+        if not old.strip() or not new.strip():
+            raise IngestError(f"{option}: a column name is empty; give the file's column "
+                              f"name (--map OLD=NEW)")
+        if old in rename and rename[old][0] != new:
+            raise IngestError(f"{rename[old][1]} and {option} give the file column {old!r} "
+                              f"two names; keep one")
+        if new in named and named[new] != old:
+            raise IngestError(f"{rename[named[new]][1]} and {option} both name a column "
+                              f"{new!r}; keep one")
+        rename[old], named[new] = (new, option), old
+    return rename
+
+
+def _checked_renames(path: Path, header: list[str], rename: dict[str, tuple[str, str]],
+                     config: CampaignConfig, unit: str | None) -> dict[str, str]:
+    """Check every renamed column against the file, and ``--unit``; return the renames.
+
+    Raises:
+        IngestValidationError: naming the option, the column and the closest column.
+    """
+    for old, (_, option) in rename.items():
+        if old not in header:
+            closest = _closest(old, header)
+            hint = f"; closest: {closest!r}" if closest else ""
+            shown = ", ".join(header[:_SHOWN_COLUMNS])
+            if len(header) > _SHOWN_COLUMNS:
+                shown += f" and {len(header) - _SHOWN_COLUMNS} more"
+            raise IngestValidationError([Problem(
+                str(path), f"{option}: the file has no column {old!r} (found: {shown}{hint}); "
+                           f"give one of the file's column names")], 1, None)
+    plain = {old: new for old, (new, _) in rename.items() if old != new}
+    unit_column = config.target.unit_column
+    if unit is not None and unit_column in [plain.get(c, c) for c in header]:
+        raise IngestValidationError([Problem(
+            str(path), f"--unit {unit} was given but the file has a unit column "
+                       f"{unit_column!r}; drop --unit or the column")], 1, None)
+    return plain
+
+
+def _check_unit_option(config: CampaignConfig, unit: str | None) -> None:
+    """Raise IngestError if ``--unit`` is not a unit the campaign accepts."""
+    target = config.target
+    if unit is not None and target.factor(unit) is None:
+        raise IngestError(f"--unit {unit!r} is not a unit of {target.property}; accepted: "
+                          f"{', '.join(target.accepted_units())} (add its factor to "
+                          f"[target.conversions] in the campaign file)")
+
+
+def _folder_message(path: Path) -> str:
+    """The error for a folder given where a file is expected: what it holds, what to do."""
+    files = sorted(p.name for p in path.iterdir()
+                   if p.is_file() and p.suffix.lower() in {".csv", ".tsv", ".txt", ".xlsx",
+                                                           ".xlsm", ".parquet", ".pq"})
+    held = (f"it holds {len(files)} result-like file(s): {', '.join(files[:3])}"
+            f"{' ...' if len(files) > 3 else ''}; " if files else "")
+    return (f"{path}: is a folder, not a file; {held}ingest one CSV, Excel (.xlsx) or Parquet "
+            f"file at a time")
 
 
 def _check_against_store(store: Store, config: CampaignConfig, staged: Path, replicate: bool,

@@ -5,7 +5,8 @@ Layers, from the inside out:
 * :func:`score_batch` — pure: featurize a batch of candidates (one parse gives features
   and canonical form), predict mean, std and
   out-of-domain distance, compute a cheap acquisition value (UCB), and return the scored
-  rows plus a rejects frame with one reason per bad row. Tested without Ray.
+  rows plus a rejects frame with one reason per bad row (its file and 1-based data row,
+  as ingest and ``e2t predict`` number rows). Tested without Ray.
 * :func:`screen_library` — the Ray pipeline. The driver streams the library (Parquet
   shards, a Parquet file's row groups, or a CSV in chunks) in bounded batches to a pool of
   scoring actors; each actor loads the model and the featurizer once (``num_gpus`` when
@@ -66,8 +67,8 @@ __all__ = [
 
 #: Columns of a scored shard, in order.
 SCORE_COLUMNS = ("id", "canonical", "domain", "mean", "std", "domain_distance", "acquisition")
-#: Columns of a rejects shard, in order.
-REJECT_COLUMNS = ("id", "item", "reason")
+#: Columns of a rejects shard, in order (``row``: 1-based data row of ``file``).
+REJECT_COLUMNS = ("id", "item", "reason", "file", "row")
 #: Libraries with at most this many rows to score skip Ray (measured break-even, README).
 IN_PROCESS_MAX_ROWS = 20_000
 
@@ -77,7 +78,8 @@ _SCORE_SCHEMA = pa.schema([
     ("acquisition", pa.float64()),
 ])
 _REJECT_SCHEMA = pa.schema([("id", pa.string()), ("item", pa.string()),
-                            ("reason", pa.string())])
+                            ("reason", pa.string()), ("file", pa.string()),
+                            ("row", pa.int64())])
 
 
 # --------------------------------------------------------------------------- pure scoring
@@ -141,6 +143,8 @@ def score_batch(
     objective: str = "maximize",
     low: float | None = None,
     high: float | None = None,
+    file: str | None = None,
+    first_row: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score one batch of candidates; never raises on a bad row.
 
@@ -157,6 +161,9 @@ def score_batch(
             ``Pb-I``; see :func:`~e2t_discovery.ingest.domain_from_elements`): from the
             canonical formula (compositions) or the parsed structure (structures).
         beta, objective, low, high: Passed to :func:`acquisition_values`.
+        file: The library file the batch comes from (recorded with each reject).
+        first_row: The 1-based data row (header not counted) of the batch's first row in
+            ``file``.
 
     Returns:
         ``(scored, rejects)``: ``scored`` has :data:`SCORE_COLUMNS` in input order for the
@@ -205,6 +212,8 @@ def score_batch(
         "item": pd.array([None if items[i] is None else str(items[i])[:500] for i in bad],
                          dtype="string"),
         "reason": pd.array([reasons[i] for i in bad], dtype="string"),
+        "file": pd.array([file] * len(bad), dtype="string"),
+        "row": np.array([first_row + i for i in bad], dtype=np.int64),
     })
     return scored, rejects
 
@@ -244,7 +253,7 @@ class LibraryUnit:
         path: The file it comes from.
         n_rows: Rows in the unit.
         row_group: Parquet row group index (single-file Parquet libraries), else None.
-        offset: First row (CSV chunks), else 0.
+        offset: Rows of ``path`` before the unit's first row (CSV chunks, row groups).
     """
 
     name: str
@@ -294,8 +303,10 @@ def library_units(
     if lib.suffix == ".parquet":
         meta = pq.ParquetFile(lib)
         _check_columns(lib, meta.schema_arrow.names, needed)
-        return [LibraryUnit(name=f"{lib.stem}-rg{k:05d}", path=lib,
-                            n_rows=meta.metadata.row_group(k).num_rows, row_group=k)
+        sizes = [meta.metadata.row_group(k).num_rows for k in range(meta.num_row_groups)]
+        starts: list[int] = np.cumsum([0, *sizes[:-1]]).tolist() if sizes else []
+        return [LibraryUnit(name=f"{lib.stem}-rg{k:05d}", path=lib, n_rows=sizes[k],
+                            row_group=k, offset=int(starts[k]))
                 for k in range(meta.num_row_groups)]
     if lib.suffix == ".csv":
         header = pd.read_csv(lib, nrows=0).columns
@@ -387,21 +398,23 @@ class _Scorer:
         """Return True once the model and featurizer are loaded (to time start-up)."""
         return True
 
-    def score(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    def score(self, batch: pd.DataFrame, file: str | None = None,
+              first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         """Score a batch; return scored rows, rejects and this actor's node id."""
         import ray
 
-        scored, rejects = self.score_here(batch)
+        scored, rejects = self.score_here(batch, file, first_row)
         return scored, rejects, ray.get_runtime_context().get_node_id()
 
-    def score_here(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Score a batch; return scored rows and rejects."""
+    def score_here(self, batch: pd.DataFrame, file: str | None = None,
+                   first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Score a batch (rows ``first_row``... of ``file``); return scored rows and rejects."""
         s = self.settings
         return score_batch(
             batch, self.model, self.featurizer, item_column=s.item_column,
             canonicalize=not s.canonical, domain_column=s.domain_column,
             element_groups=s.element_groups, beta=s.beta,
-            objective=s.objective, low=s.low, high=s.high)
+            objective=s.objective, low=s.low, high=s.high, file=file, first_row=first_row)
 
 
 @dataclass
@@ -418,6 +431,8 @@ class ScreenSummary:
         startup_s: Part of ``elapsed_s`` spent starting Ray and loading the actors.
         workers: Scoring actors used.
         node_batches: Batches scored per Ray node id.
+        first_reject: The first reject of this call as ``file: row N, column 'c':
+            reason`` (None without rejects).
     """
 
     out_dir: Path
@@ -429,6 +444,7 @@ class ScreenSummary:
     startup_s: float = 0.0
     workers: int = 0
     node_batches: dict[str, int] = field(default_factory=dict)
+    first_reject: str | None = None
 
     @property
     def rate(self) -> float:
@@ -580,7 +596,8 @@ def screen_library(
         summary.startup_s = time.perf_counter() - start
         summary.workers = len(actors)
         with bar:
-            _drive(todo, columns, batch_size, actors, out, summary, bar, on_unit_done)
+            _drive(todo, columns, batch_size, actors, out, summary, bar, on_unit_done,
+                   settings.item_column)
         for a in actors:
             ray.kill(a)
     summary.elapsed_s = time.perf_counter() - start
@@ -593,14 +610,17 @@ def _drive_here(todo: list[LibraryUnit], columns: list[str], batch_size: int,
     """Score the units batch by batch in this process and write each when it is done."""
     for unit in todo:
         state = _Pending(unit)
+        first_row = unit.offset + 1
         for k, batch in enumerate(read_unit(unit, columns, batch_size)):
-            state.scored[k], state.rejects[k] = scorer.score_here(batch)
+            state.scored[k], state.rejects[k] = scorer.score_here(batch, str(unit.path),
+                                                                  first_row)
+            first_row += len(batch)
             state.submitted = k + 1
             bar.update(len(batch))
         state.finished = True
         summary.node_batches["in-process"] = (summary.node_batches.get("in-process", 0)
                                               + state.submitted)
-        _finish_unit(state, out, summary, on_unit_done)
+        _finish_unit(state, out, summary, on_unit_done, scorer.settings.item_column)
 
 
 def _unit_columns(unit: LibraryUnit) -> list[str]:
@@ -612,18 +632,21 @@ def _unit_columns(unit: LibraryUnit) -> list[str]:
 
 def _drive(todo: list[LibraryUnit], columns: list[str], batch_size: int, actors: list[Any],
            out: Path, summary: ScreenSummary, bar: Any,
-           on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None) -> None:
+           on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None,
+           item_column: str = "") -> None:
     """Feed batches to the actors (at most two in flight each) and write finished units."""
     import ray
 
-    def feed() -> Iterator[tuple[_Pending, int, pd.DataFrame]]:
+    def feed() -> Iterator[tuple[_Pending, int, pd.DataFrame, int]]:
         for unit in todo:
             state = _Pending(unit)
+            first_row = unit.offset + 1
             for k, batch in enumerate(read_unit(unit, columns, batch_size)):
                 state.submitted = k + 1
-                yield state, k, batch
+                yield state, k, batch, first_row
+                first_row += len(batch)
             state.finished = True
-            yield state, -1, pd.DataFrame()  # the unit is read: it may be complete now
+            yield state, -1, pd.DataFrame(), 0  # the unit is read: it may be complete now
 
     batches = feed()
     inflight: dict[Any, tuple[_Pending, int]] = {}
@@ -633,16 +656,16 @@ def _drive(todo: list[LibraryUnit], columns: list[str], batch_size: int, actors:
     while True:
         while not exhausted and len(inflight) < 2 * len(actors):
             try:
-                state, k, batch = next(batches)
+                state, k, batch, first_row = next(batches)
             except StopIteration:
                 exhausted = True
                 break
             if k < 0:
                 if state.complete:
-                    _finish_unit(state, out, summary, on_unit_done)
+                    _finish_unit(state, out, summary, on_unit_done, item_column)
                 continue
             a = int(np.argmin(load))
-            ref = actors[a].score.remote(batch)
+            ref = actors[a].score.remote(batch, str(state.unit.path), first_row)
             inflight[ref], owner[ref] = (state, k), a
             load[a] += 1
         if not inflight:
@@ -656,11 +679,12 @@ def _drive(todo: list[LibraryUnit], columns: list[str], batch_size: int, actors:
         summary.node_batches[node] = summary.node_batches.get(node, 0) + 1
         bar.update(len(scored) + len(rejects))
         if state.complete:
-            _finish_unit(state, out, summary, on_unit_done)
+            _finish_unit(state, out, summary, on_unit_done, item_column)
 
 
 def _finish_unit(state: _Pending, out: Path, summary: ScreenSummary,
-                 on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None) -> None:
+                 on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None,
+                 item_column: str = "") -> None:
     """Write a complete unit's scored and rejects shards, then report it."""
     order = sorted(state.scored)
     scored = (pd.concat([state.scored[k] for k in order], ignore_index=True) if order
@@ -672,6 +696,12 @@ def _finish_unit(state: _Pending, out: Path, summary: ScreenSummary,
     _write_atomic(scored, _SCORE_SCHEMA, score_path)
     summary.n_scored += len(scored)
     summary.n_rejected += len(rejects)
+    if len(rejects) and summary.first_reject is None:
+        from e2t_discovery.ingest import Problem
+
+        first = rejects.iloc[0]
+        summary.first_reject = str(Problem(str(first["file"]), str(first["reason"]),
+                                           row=int(first["row"]), column=item_column or None))
     state.scored.clear()
     state.rejects.clear()
     if on_unit_done is not None:

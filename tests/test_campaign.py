@@ -108,7 +108,9 @@ def test_train_records_a_version_that_loads_and_predicts(campaign: Campaign,
     model = campaign.load_model()
     candidates = pi1070_lab_frame(data_dir, 300, 12)
     out = campaign.predict_frame(candidates[["id", "smiles", "polymer_class"]])
-    assert list(out.columns) == ["id", "smiles", "domain", "mean", "std", "domain_distance"]
+    assert list(out.columns) == ["id", "smiles", "domain", "mean", "std", "domain_distance",
+                                 "reject_reason"]
+    assert (out["reject_reason"] == "").all()
     assert list(out["id"]) == list(candidates["id"])
     assert list(out["domain"]) == [str(v) for v in candidates["polymer_class"]]
     X = campaign.featurize(list(candidates["smiles"]))
@@ -163,14 +165,52 @@ def test_clustering_domains_train(tmp_path: Path, data_dir: Path) -> None:
 def test_predict_errors(campaign: Campaign, tmp_path: Path) -> None:
     campaign.train(progress=False)
     with pytest.raises(FeaturizationError,
-                       match=r"input has no column 'smiles' \(found: 'id'\)"):
+                       match=r"^column 'smiles' is missing \(found: id\); add the polymer of "
+                             r"each candidate in that column$"):
         campaign.predict_frame(pd.DataFrame({"id": ["x"]}))
-    with pytest.raises(FeaturizationError, match="row 1"):
-        campaign.predict_frame(pd.DataFrame({"smiles": ["*CC*", "not smiles"]}))
+    (tmp_path / "in.csv").write_text("id,SMILES\na,*CC*\n")
+    with pytest.raises(FeaturizationError,
+                       match=rf"^{tmp_path / 'in.csv'}: column 'smiles' is missing \(found: "
+                             rf"id, SMILES; closest: 'SMILES'\); rename 'SMILES' to 'smiles'$"):
+        campaign.predict_file(tmp_path / "in.csv", tmp_path / "out.csv")
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"\x00\x01\x02" * 100)
-    with pytest.raises(FeaturizationError, match="not a readable CSV/Parquet file"):
+    with pytest.raises(FeaturizationError, match="not a readable CSV/Excel/Parquet file"):
         campaign.predict_file(bad, tmp_path / "out.csv")
+    with pytest.raises(FeaturizationError, match=r"is a folder, not a file; give one CSV"):
+        campaign.predict_file(tmp_path, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_predict_keeps_bad_rows_with_a_reject_reason(campaign: Campaign, tmp_path: Path,
+                                                     data_dir: Path) -> None:
+    campaign.train(progress=False)
+    good = pi1070_lab_frame(data_dir, 300, 4)[["id", "smiles", "polymer_class"]]
+    frame = pd.concat([good.iloc[:2], pd.DataFrame({
+        "id": ["bad1", "bad2"], "smiles": ["not smiles", ""], "polymer_class": [7, 8]}),
+        good.iloc[2:]], ignore_index=True)
+    out = campaign.predict_frame(frame)
+    assert list(out["id"]) == list(frame["id"])
+    assert list(out["reject_reason"]) == ["", "", "invalid polymer input: not a parsable "
+                                          "SMILES", "invalid polymer input: empty p-SMILES",
+                                          "", ""]
+    rejected = out["reject_reason"] != ""
+    assert out.loc[rejected, ["mean", "std", "domain_distance"]].isna().all().all()
+    alone = campaign.predict_frame(good.reset_index(drop=True))
+    np.testing.assert_allclose(out.loc[~rejected, "mean"], alone["mean"], rtol=1e-6)
+    np.testing.assert_allclose(out.loc[~rejected, "std"], alone["std"], rtol=1e-6)
+    assert list(out["domain"]) == [str(v) for v in frame["polymer_class"]]
+    # a file: semicolons, an Excel workbook; rejected rows are kept in the output
+    frame.to_csv(tmp_path / "in.csv", sep=";", index=False)
+    written = campaign.predict_file(tmp_path / "in.csv", tmp_path / "p.csv")
+    back = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert list(back["reject_reason"]) == list(out["reject_reason"])
+    assert back.loc[2, "mean"] == "" and float(back.loc[0, "mean"]) == pytest.approx(
+        written.loc[0, "mean"])
+    frame.to_excel(tmp_path / "in.xlsx", index=False)
+    from_excel = campaign.predict_file(tmp_path / "in.xlsx", tmp_path / "q.parquet")
+    pd.testing.assert_frame_equal(from_excel, pd.read_parquet(tmp_path / "q.parquet"))
+    assert list(from_excel["reject_reason"]) == list(out["reject_reason"])
 
 
 def test_predict_file_writes_csv_and_parquet(campaign: Campaign, tmp_path: Path,

@@ -85,10 +85,13 @@ def test_score_batch_scores_valid_rows_and_rejects_bad_ones(model_dir, candidate
     model = E2TSurrogate.load(model_dir)
     featurizer = get_featurizer("polymer")
     scored, rejects = score_batch(candidates, model, featurizer, item_column="smiles",
-                                  beta=1.5)
+                                  beta=1.5, file="lib.csv", first_row=101)
     assert tuple(scored.columns) == SCORE_COLUMNS
     assert tuple(rejects.columns) == REJECT_COLUMNS
     assert set(rejects["id"]) == set(BAD)
+    # the bad rows are the batch's rows 51-53, i.e. data rows 151-153 of lib.csv
+    assert rejects["row"].tolist() == [151, 152, 153]
+    assert set(rejects["file"]) == {"lib.csv"}
     reasons = dict(zip(rejects["id"], rejects["reason"], strict=True))
     assert "parsable" in reasons["B1"] and "exactly 2" in reasons["B2"]
     good = candidates[~candidates["id"].isin(BAD)]
@@ -127,10 +130,17 @@ def test_parallel_screen_equals_serial_scoring(model_dir, candidates, tmp_path, 
     for col in ("mean", "std", "domain_distance", "acquisition"):
         np.testing.assert_allclose(parallel[col], serial[col], rtol=1e-5, atol=1e-9)
     rejects = pd.read_parquet(tmp_path / "out" / "rejects")
+    core = ["id", "item", "reason"]
     pd.testing.assert_frame_equal(
-        rejects.sort_values("id").reset_index(drop=True),
-        serial_rejects.astype(object).sort_values("id").reset_index(drop=True),
+        rejects[core].sort_values("id").reset_index(drop=True),
+        serial_rejects[core].astype(object).sort_values("id").reset_index(drop=True),
         check_dtype=False)
+    # each reject names its shard and 1-based data row there, across batches of 16
+    for rec in rejects.itertuples():
+        assert pd.read_parquet(rec.file).iloc[rec.row - 1]["id"] == rec.id
+    assert sorted(rejects["row"]) == [51, 52, 53]  # shard part-000 holds rows 1-60
+    assert summary.first_reject == (f"{lib / 'part-000.parquet'}: row 51, column 'smiles': "
+                                    f"{serial_rejects['reason'].iloc[0]}")
 
 
 def test_resume_scores_only_unfinished_shards(model_dir, candidates, tmp_path, ray_session):
@@ -159,6 +169,7 @@ def test_library_units_of_single_files(candidates, tmp_path):
     candidates.to_parquet(pq_path, index=False, row_group_size=100)
     units = library_units(pq_path, needed=["id", "smiles"])
     assert [u.n_rows for u in units] == [100, 100, 30]
+    assert [u.offset for u in units] == [0, 100, 200]  # rows numbered across row groups
     assert [u.name for u in units] == ["lib-rg00000", "lib-rg00001", "lib-rg00002"]
     csv_path = tmp_path / "lib.csv"
     candidates.to_csv(csv_path, index=False)

@@ -45,8 +45,24 @@ def predict(
         "--version", help="Model version (default: the newest).", show_default=False)] = None,
     directory: DirOption = None,
 ) -> None:
-    """Predict mean, std and domain distance for every row of a file."""
+    """Predict mean, std and domain distance for every row of a file.
+
+    A row that cannot be predicted (e.g. an invalid p-SMILES) is kept, with its reason in
+    the ``reject_reason`` column and NaN mean, std and distance.
+    """
+    from e2t_discovery.ingest import Problem
+
     with open_campaign(name, directory, read_only=True) as campaign:
         predictions = campaign.predict_file(input, out, version=version)
-    console.print(f"wrote {len(predictions)} predictions (mean, std, domain_distance) to {out}",
+        column = campaign.config.representation.input_column
+    rejected = (predictions["reject_reason"] != "").to_numpy()
+    n_bad = int(rejected.sum())
+    tail = ""
+    if n_bad:
+        first = int(rejected.argmax())
+        where = Problem(str(input), str(predictions["reject_reason"].iloc[first]),
+                        row=first + 1, column=column)
+        tail = f" (first: {where}; every reason in column reject_reason)"
+    console.print(f"wrote {len(predictions)} rows to {out}: {len(predictions) - n_bad} "
+                  f"predicted (mean, std, domain_distance), {n_bad} rejected{tail}",
                   highlight=False)

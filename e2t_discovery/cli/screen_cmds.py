@@ -101,6 +101,9 @@ def screen(
         f"in {summary.elapsed_s:.1f} s ({summary.rate:,.0f} candidates/s, "
         f"{summary.workers} workers); {summary.skipped} of {summary.n_units} shards were "
         f"already done; results in {summary.out_dir}")
+    if summary.first_reject is not None:
+        console.print(f"first rejected: {summary.first_reject} (every reject with its file "
+                      f"and row in {summary.out_dir / 'rejects'})", highlight=False)
 
 
 @app.command("propose")

@@ -40,7 +40,8 @@ def init(
 @app.command()
 def ingest(
     name: NameArg,
-    file: Annotated[Path, typer.Argument(help="Lab results (CSV or Parquet).",
+    file: Annotated[Path, typer.Argument(help="Lab results: CSV (comma, semicolon or tab "
+                                         "separated), Excel .xlsx (first sheet) or Parquet.",
                                          show_default=False)],
     replicate: Annotated[bool, typer.Option(
         "--replicate", help="Keep a new value of an already measured material next to the "
@@ -51,12 +52,26 @@ def ingest(
     round: Annotated[int | None, typer.Option(
         "--round", help="Round to file the measurements under (default: the current one).",
         show_default=False)] = None,
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", help="The file's column holding the ids (default: the campaign's "
+                            "id_column).", show_default=False)] = None,
+    value_column: Annotated[str | None, typer.Option(
+        "--value-column", help="The file's column holding the measured values (default: "
+                               "the campaign's target column).", show_default=False)] = None,
+    unit: Annotated[str | None, typer.Option(
+        "--unit", help="Unit of every value, for a file without a unit column (converted "
+                       "like a unit column's).", show_default=False)] = None,
+    mapping: Annotated[list[str] | None, typer.Option(
+        "--map", help="Rename a file column: OLD=NEW (repeatable), e.g. --map "
+                      "'Class=polymer_class'.", show_default=False)] = None,
     directory: DirOption = None,
 ) -> None:
     """Validate a lab-results file and load it all-or-nothing (re-ingesting is a no-op)."""
+    column_map = _parse_map(mapping or [])
     with open_campaign(name, directory) as campaign:
         result = campaign.ingest(file, replicate=replicate, report_path=report, round=round,
-                                 progress=True)
+                                 progress=True, id_column=id_column, value_column=value_column,
+                                 unit=unit, column_map=column_map)
     if result.already_ingested:
         console.print(f"{file}: already ingested (same SHA-256); nothing to do",
                       highlight=False)
@@ -72,6 +87,22 @@ def ingest(
     console.print(f"ingested {result.measurements} measurements of {result.n_rows} rows "
                   f"({result.new_materials} new materials) into {name}, round "
                   f"{result.round}{tail}", highlight=False)
+
+
+def _parse_map(items: list[str]) -> dict[str, str]:
+    """Parse ``--map OLD=NEW`` options; a malformed one is a usage error (exit 2)."""
+    column_map: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise typer.BadParameter(f"{item!r} is not OLD=NEW; e.g. --map "
+                                     f"'Thermal conductivity=thermal_conductivity'",
+                                     param_hint="--map")
+        if old.strip() in column_map:
+            raise typer.BadParameter(f"column {old.strip()!r} is mapped twice; keep one",
+                                     param_hint="--map")
+        column_map[old.strip()] = new.strip()
+    return column_map
 
 
 @app.command()

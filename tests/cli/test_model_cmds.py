@@ -30,6 +30,8 @@ def test_train_then_predict(tmp_path: Path, data_dir: Path) -> None:
     root = str(tmp_path / "home")
     pi1070_lab_frame(data_dir, 0, 60).to_csv(tmp_path / "lab.csv", index=False)
     candidates = pi1070_lab_frame(data_dir, 500, 7)[["id", "smiles", "polymer_class"]]
+    candidates.loc[2, "smiles"] = "not smiles"  # data row 3 of other.csv
+    candidates.loc[5, "smiles"] = "*CC"
     candidates.to_csv(tmp_path / "other.csv", index=False)
     for args in (["init", "tc", "--config", str(write_polymer_config(tmp_path))],
                  ["ingest", "tc", str(tmp_path / "lab.csv")]):
@@ -45,12 +47,20 @@ def test_train_then_predict(tmp_path: Path, data_dir: Path) -> None:
     result = runner.invoke(app, ["predict", "tc", "--input", str(tmp_path / "other.csv"),
                                  "--out", str(out), "--dir", root])
     assert result.exit_code == 0, result.exception
-    predictions = pd.read_csv(out)
+    assert (f"wrote 7 rows to {out}: 5 predicted (mean, std, domain_distance), 2 rejected "
+            f"(first: {tmp_path / 'other.csv'}: row 3, column 'smiles': invalid polymer "
+            f"input: not a parsable SMILES; every reason in column reject_reason)"
+            in result.output.replace("\n", ""))
+    predictions = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert list(predictions["id"]) == list(candidates["id"])
+    rejected = predictions["reject_reason"].notna().to_numpy()
+    assert rejected.tolist() == [False, False, True, False, False, True, False]
+    assert "exactly 2" in predictions.loc[5, "reject_reason"]
+    assert predictions.loc[rejected, ["mean", "std"]].isna().all().all()
     with Campaign.open("tc", root=root, read_only=True) as c:
         expected = c.predict_frame(candidates.astype(str))
     np.testing.assert_allclose(predictions["mean"], expected["mean"], rtol=1e-6)
-    assert (predictions["std"] > 0).all()
+    assert (predictions.loc[~rejected, "std"] > 0).all()
     status = runner.invoke(app, ["status", "tc", "--dir", root])
     assert "last model: v1 (train, 60 measurements" in status.output
 

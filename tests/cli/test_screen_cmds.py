@@ -100,6 +100,25 @@ def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session):
     assert set(proposals["strategy"]) == {"new-domain", "ucb"}
 
 
+def test_screen_names_the_file_and_row_of_a_reject(campaign_root, data_dir, tmp_path,
+                                                   capsys, ray_session):
+    pi = load_pi1070(data_dir).dropna(subset=["thermal_conductivity"]).iloc[700:740]
+    lib = pi[["id", "smiles", "polymer_class"]].reset_index(drop=True)
+    lib.loc[16, "smiles"] = "not a smiles"  # data row 17 of the CSV (line 18)
+    path = tmp_path / "lib.csv"
+    lib.to_csv(path, index=False)
+    _cli(["screen", "tc", "--library", str(path), "--workers", "1", "--batch-size", "8",
+          "--dir", str(campaign_root)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "39 scored, 1 rejected" in out
+    assert (f"first rejected: {path}: row 17, column 'smiles': invalid polymer input: not a "
+            f"parsable SMILES (every reject with its file and row in ") in out
+    with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
+        out_dir = campaign.store.screen_runs()["out_dir"].iloc[-1]
+    rejects = pd.read_parquet(Path(out_dir) / "rejects")
+    assert rejects[["id", "file", "row"]].values.tolist() == [[lib.loc[16, "id"], str(path), 17]]
+
+
 def test_bad_input_exits_with_one_line(campaign_root, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["propose", "tc", "--strategy", "best", "--out", str(tmp_path / "p.csv"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from campaign_helpers import PROPERTY, pi1070_lab_frame, write_polymer_config
+from campaign_helpers import PROPERTY, logical_content, pi1070_lab_frame, write_polymer_config
 from typer.testing import CliRunner
 
 import e2t_discovery.cli as cli
@@ -207,3 +207,84 @@ def test_units_in_square_brackets_are_printed(
     assert code == 0 and "band_gap_gga [eV])" in out
     code, out, _ = _main(["status", "hb", "--dir", str(tmp_path)], capsys)
     assert code == 0 and "band_gap_gga [eV] of structure materials" in out
+
+
+def test_ingest_column_options(tmp_path: Path, data_dir: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A lab's own column names, no unit column, semicolons: mapped with the options."""
+    root = str(tmp_path / "home")
+    assert _main(["init", "tc", "--config", str(write_polymer_config(tmp_path)), "--dir",
+                  root], capsys)[0] == 0
+    frame = pi1070_lab_frame(data_dir, 0, 12).drop(columns=["unit"]).rename(columns={
+        "id": "Sample", PROPERTY: "k (mW/m/K)", "polymer_class": "Class", "smiles": "SMILES"})
+    frame["k (mW/m/K)"] *= 1000
+    lab = tmp_path / "lab.csv"
+    frame.to_csv(lab, sep=";", index=False)
+    code, _, err = _main(["ingest", "tc", str(lab), "--dir", root], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith(f"error: {lab}: column 'id' is missing (required: id, smiles, "
+                          f"thermal_conductivity, unit, polymer_class; found: Sample, SMILES, "
+                          f"k (mW/m/K), Class); add it, or name the file's column with "
+                          f"--id-column NAME (and 4 more problem(s)")
+    code, out, err = _main(["ingest", "tc", str(lab), "--id-column", "Sample",
+                            "--value-column", "k (mW/m/K)", "--unit", "mW/m/K",
+                            "--map", "SMILES=smiles", "--map", "Class=polymer_class",
+                            "--dir", root], capsys)
+    assert code == 0, err
+    assert "ingested 12 measurements of 12 rows (12 new materials)" in out
+    with Campaign.open("tc", root=root, read_only=True) as c:
+        got = c.store.measurements(PROPERTY).set_index("material_id")
+    expected = pi1070_lab_frame(data_dir, 0, 12).set_index("id")
+    assert got.loc[expected.index, "value"].tolist() == pytest.approx(
+        expected[PROPERTY].tolist())
+    assert got.loc[expected.index, "domain"].tolist() == [
+        str(v) for v in expected["polymer_class"]]
+
+
+@pytest.mark.parametrize(("args", "code", "needle"), [
+    (["--map", "SMILES"], 2, "Invalid value for --map: 'SMILES' is not OLD=NEW"),
+    (["--map", "=smiles"], 2, "Invalid value for --map: '=smiles' is not OLD=NEW"),
+    (["--unit", "K"], 1, "error: --unit 'K' is not a unit of thermal_conductivity; "
+                         "accepted: W/m/K, mW/m/K"),
+    (["--value-column", "k"], 1, "--value-column k: the file has no column 'k' (found: id, "
+                                 "smiles, thermal_conductivity, unit, polymer_class"),
+])
+def test_ingest_bad_options(args: list[str], code: int, needle: str, tmp_path: Path,
+                            lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(tmp_path / "home")
+    assert _main(["init", "tc", "--config", str(write_polymer_config(tmp_path)), "--dir",
+                  root], capsys)[0] == 0
+    before = logical_content(Path(root) / "tc" / "campaign.duckdb")
+    got, _, err = _main(["ingest", "tc", str(lab), *args, "--dir", root], capsys)
+    assert got == code and needle in err.replace("\n", " ").replace("  ", " ")
+    if code == 1:
+        assert err.count("\n") == 1
+    assert logical_content(Path(root) / "tc" / "campaign.duckdb") == before
+
+
+def test_ingest_excel_folder_and_bounds(tmp_path: Path, data_dir: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "campaigns"
+    root = str(tmp_path / "home")
+    assert _main(["init", "tc", "--config", str(shipped / "pi1070_thermal_conductivity.toml"),
+                  "--dir", root], capsys)[0] == 0
+    db = Path(root) / "tc" / "campaign.duckdb"
+    frame = pi1070_lab_frame(data_dir, 0, 10)
+    frame.to_excel(tmp_path / "lab.xlsx", index=False)
+    code, out, err = _main(["ingest", "tc", str(tmp_path / "lab.xlsx"), "--dir", root], capsys)
+    assert code == 0, err
+    assert "ingested 10 measurements of 10 rows" in out
+    before = logical_content(db)
+    bad = pi1070_lab_frame(data_dir, 10, 5)
+    bad.loc[3, PROPERTY] = -0.3  # the impossible value a lab file once held
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    code, _, err = _main(["ingest", "tc", str(tmp_path / "bad.csv"), "--dir", root], capsys)
+    assert (code, err.count("\n")) == (1, 1)
+    assert err == (f"error: {tmp_path / 'bad.csv'}: row 4, column 'thermal_conductivity': "
+                   f"value -0.3 W/m/K is below the physical minimum 0 W/m/K ([target] min in "
+                   f"the campaign file); check the measurement and its unit\n")
+    code, _, err = _main(["ingest", "tc", str(tmp_path), "--dir", root], capsys)
+    assert (code, err.count("\n")) == (1, 1)
+    assert err.startswith(f"error: {tmp_path}: is a folder, not a file; it holds 2 "
+                          f"result-like file(s): bad.csv, lab.xlsx; ingest one CSV")
+    assert logical_content(db) == before
