@@ -81,7 +81,8 @@ def test_graph_params_need_the_graph_encoder() -> None:
     with pytest.raises(ConfigError, match=r"graph_params\.n_conv = 2\.5 is invalid: must be "
                                           r"an integer"):
         SurrogateConfig(encoder="graph", graph_params={"n_conv": 2.5})
-    with pytest.raises(ConfigError, match=r"applies only to encoder='graph' \(got 'mlp'\)"):
+    with pytest.raises(ConfigError, match=r"graph_params apply only to encoder='graph' "
+                                          r"\(got 'mlp'\)"):
         SurrogateConfig(graph_params={"hidden": 32})
 
 

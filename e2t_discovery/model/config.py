@@ -185,12 +185,14 @@ class SurrogateConfig:
         if not 0 <= self.min_improvement < 1:
             raise _invalid("min_improvement", self.min_improvement, "must be >= 0 and < 1")
         if self.head == "gp" and self.encoder != "mlp":
-            raise _invalid("head", "gp", f"needs encoder='mlp' (got {self.encoder!r}); use "
+            raise _invalid("head", "gp", f"the GP head needs encoder='mlp' (got "
+                           f"{self.encoder!r}); use "
                            "head='bayes' or 'ridge' with the graph encoder")
         if self.head == "gp" and self.kernel_dim:
             raise _invalid("kernel_dim", self.kernel_dim,
-                           "is the linear heads' kernel path; the GP head holds its kernel "
-                           "itself: set kernel_dim=0 (and base_kernel) or use head='bayes'")
+                           "kernel_dim is the linear heads' kernel path; the GP head holds "
+                           "its kernel itself: set kernel_dim=0 (and base_kernel) or use "
+                           "head='bayes'")
         self._check_graph_params()
 
     def _check_types(self) -> None:
@@ -207,7 +209,8 @@ class SurrogateConfig:
             return
         if self.encoder != "graph":
             raise _invalid("graph_params", self.graph_params,
-                           f"applies only to encoder='graph' (got {self.encoder!r}); remove it")
+                           f"graph_params apply only to encoder='graph' (got "
+                           f"{self.encoder!r}); remove them")
         from e2t_discovery.model.graph_encoder import CrystalGraphEncoder
 
         accepted = parameter_types(CrystalGraphEncoder)
