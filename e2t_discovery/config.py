@@ -204,6 +204,14 @@ class DomainConfig(_Section):
     n_clusters: int | None = None
     element_groups: list[list[str]] | None = None
 
+    @field_validator("n_clusters")
+    @classmethod
+    def _enough_clusters(cls, value: int | None) -> int | None:
+        if value is not None and value < 2:
+            raise ValueError("k-means needs at least 2 clusters; set n_clusters >= 2 (or "
+                             "use method 'column')")
+        return value
+
     @model_validator(mode="after")
     def _method_fields(self) -> DomainConfig:
         needed = {"column": "column", "clustering": "n_clusters", "elements": "element_groups"}
@@ -214,8 +222,6 @@ class DomainConfig(_Section):
             if method != self.method and given:
                 raise ValueError(f"key {field!r} belongs to method {method!r}, not "
                                  f"{self.method!r}; remove it")
-        if self.n_clusters is not None and self.n_clusters < 2:
-            raise ValueError(f"n_clusters={self.n_clusters} must be >= 2")
         if self.element_groups is not None and (
                 not self.element_groups or any(not g for g in self.element_groups)):
             raise ValueError("element_groups must be non-empty lists of element symbols")
@@ -235,16 +241,11 @@ class ModelConfig(_Section):
         """Check ``settings`` against the surrogate's options (imports the model package).
 
         Raises:
-            ValueError: naming the bad option.
+            ConfigError: naming the option (``model.settings.KEY``), its value and the fix.
         """
         from e2t_discovery.model.config import SurrogateConfig
 
-        try:
-            SurrogateConfig.from_dict(dict(self.settings))
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from exc
-        except TypeError as exc:
-            raise ValueError(f"bad surrogate option type: {exc}") from exc
+        SurrogateConfig.from_dict(dict(self.settings))
 
 
 class StrategyConfig(_Section):
@@ -302,11 +303,8 @@ class CampaignConfig(_Section):
         if check_model:
             try:
                 config.model.check_settings()
-            except ValueError as exc:
-                shown = repr(dict(config.model.settings))
-                shown = shown if len(shown) <= 80 else shown[:77] + "..."
-                raise ConfigError(f"{source}: model.settings = {shown} is invalid: "
-                                  f"{exc}") from None
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
         return config
 
     @classmethod
@@ -332,11 +330,14 @@ class CampaignConfig(_Section):
 
 
 def load_config(path: str | Path) -> CampaignConfig:
-    """Read and validate a campaign TOML file.
+    """Read and validate a campaign TOML file, checking it against the featurizer,
+    surrogate and strategy it names (:func:`e2t_discovery.config_check.check_config`).
 
     Raises:
         ConfigError: if the file is missing, unreadable or invalid.
     """
+    from e2t_discovery.config_check import check_config
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -345,7 +346,9 @@ def load_config(path: str | Path) -> CampaignConfig:
                           f"(examples in campaigns/)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read campaign file {path}: {exc}") from None
-    return CampaignConfig.from_toml_text(text, source=str(path))
+    config = CampaignConfig.from_toml_text(text, source=str(path))
+    check_config(config, str(path))
+    return config
 
 
 # ---------------------------------------------------------------------- error messages

@@ -92,7 +92,8 @@ def test_wrong_type_names_key_and_value() -> None:
     ("domains", "column", "x", "key 'column' belongs to method 'column'"),
     ("target", "conversions", {"meV": -1.0}, "factor for unit 'meV' is -1.0"),
     ("target", "conversions", {"eV": 1.0}, "lists the campaign unit 'eV' itself"),
-    ("model", "settings", {"encoder": "cnn"}, "model.encoder='cnn' is not allowed"),
+    ("model", "settings", {"encoder": "cnn"},
+     r"model\.settings\.encoder = 'cnn' is invalid: use one of mlp, graph"),
     ("model", "settings", {"stepz": 3}, "unknown model option"),
     ("campaign", "name", "a b", "becomes a folder name"),
 ])

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from e2t_discovery.cli import DirOption, app, create_campaign, open_campaign, plain_console
+from e2t_discovery.config import load_config
 
 __all__ = ["init", "ingest", "status", "export"]
 
@@ -22,14 +23,28 @@ NameArg = Annotated[str, typer.Argument(help="Campaign name (a folder under --di
                                         show_default=False)]
 
 
+def _check_only(path: Path | None) -> None:
+    """``e2t init --check FILE``: validate the file (every key), print "FILE: ok", stop."""
+    if path is None:
+        return
+    load_config(path)
+    console.print(f"{path}: ok", highlight=False)
+    raise typer.Exit()
+
+
 @app.command()
 def init(
     name: NameArg,
     config: Annotated[Path, typer.Option("--config", help="Campaign TOML file (see "
                                          "campaigns/).", show_default=False)],
     directory: DirOption = None,
+    check: Annotated[Path | None, typer.Option(
+        "--check", callback=_check_only, is_eager=True, show_default=False,
+        help="Only check this campaign file (every key, against the featurizer, model "
+             "and strategy it names), print 'FILE: ok' and create nothing; NAME and "
+             "--config are then not needed.")] = None,
 ) -> None:
-    """Create a campaign from a TOML campaign file."""
+    """Create a campaign from a TOML campaign file (checked whole before anything is created)."""
     with create_campaign(name, config, directory) as campaign:
         cfg = campaign.config
         console.print(f"created campaign {name} in {campaign.dir} "

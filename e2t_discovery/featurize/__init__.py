@@ -19,6 +19,7 @@ __all__ = [
     "Featurizer",
     "CrystalGraph",
     "get_featurizer",
+    "featurizer_class",
     "FEATURIZER_KINDS",
 ]
 
@@ -35,18 +36,28 @@ def get_featurizer(kind: str, **params: Any) -> Featurizer:
     Raises:
         FeaturizationError: if the kind is unknown (the message lists the known ones).
     """
+    return featurizer_class(kind)(**params)
+
+
+def featurizer_class(kind: str) -> type[Featurizer]:
+    """Return the featurizer class of a representation kind (its constructor's parameters
+    are the ``[representation.featurizer]`` keys of a campaign file).
+
+    Raises:
+        FeaturizationError: if the kind is unknown (the message lists the known ones).
+    """
     if kind == "polymer":
         from e2t_discovery.featurize.polymer import PolymerFeaturizer
 
-        return PolymerFeaturizer(**params)
+        return PolymerFeaturizer
     if kind == "composition":
         from e2t_discovery.featurize.composition import CompositionFeaturizer
 
-        return CompositionFeaturizer(**params)
+        return CompositionFeaturizer
     if kind == "structure":
         from e2t_discovery.featurize.structure import StructureFeaturizer
 
-        return StructureFeaturizer(**params)
+        return StructureFeaturizer
     raise FeaturizationError(
         f"unknown featurizer kind {kind!r}; known kinds: {', '.join(FEATURIZER_KINDS)}"
     )

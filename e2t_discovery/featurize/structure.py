@@ -181,12 +181,14 @@ class StructureFeaturizer(Featurizer):
                  graph_hydrogens: bool = True,
                  n_gaussians: int = 24, rdf_max: float = 8.0, rdf_bins: int = 14,
                  progress: bool = True) -> None:
-        if graph_cutoff <= 0 or n_gaussians < 1 or rdf_bins == 1 or rdf_bins < 0 \
-                or rdf_max <= 1.5:
-            raise FeaturizationError(
-                f"invalid structure featurizer settings (graph_cutoff={graph_cutoff}, "
-                f"n_gaussians={n_gaussians}, rdf_max={rdf_max}, rdf_bins={rdf_bins}); use "
-                "graph_cutoff > 0, n_gaussians >= 1, rdf_max > 1.5 and rdf_bins = 0 or >= 2")
+        rules = [(graph_cutoff > 0, "graph_cutoff", graph_cutoff, "> 0"),
+                 (n_gaussians >= 1, "n_gaussians", n_gaussians, ">= 1"),
+                 (rdf_max > 1.5, "rdf_max", rdf_max, "> 1.5 (Å)"),
+                 (rdf_bins == 0 or rdf_bins >= 2, "rdf_bins", rdf_bins, "0 (no RDFs) or >= 2")]
+        for ok, key, value, rule in rules:
+            if not ok:
+                raise FeaturizationError(f"structure featurizer {key}={value} is invalid; "
+                                         f"use {key} {rule}")
         self.cache = FeatureCache(cache_dir) if cache_dir is not None else None
         self.graph_cutoff = float(graph_cutoff)
         self.graph_hydrogens = bool(graph_hydrogens)

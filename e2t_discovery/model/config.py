@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from e2t_discovery.exceptions import ConfigError
 from e2t_discovery.model.episodes import EPISODE_POLICIES
+from e2t_discovery.model.presets import PRESETS
+from e2t_discovery.param_types import parameter_types, type_problem
 
 __all__ = ["SurrogateConfig"]
 
@@ -23,6 +28,16 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "input_transform": ("none", "log1p"),
     "kernel": ("tanimoto", "rbf"),
 }
+
+#: Campaign files set these options under this table (named in every error).
+SETTINGS_KEY = "model.settings"
+
+
+def _invalid(name: str, value: Any, rule: str) -> ConfigError:
+    """The one-line error of a bad option: dotted key, value, rule and fix."""
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ConfigError(f"{SETTINGS_KEY}.{name} = {shown} is invalid: {rule}")
 
 
 @dataclass(frozen=True)
@@ -135,44 +150,79 @@ class SurrogateConfig:
     graph_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_types()
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.head == "auto":
             object.__setattr__(self, "head", "gp" if self.encoder == "mlp" else "bayes")
         for name, choices in _CHOICES.items():
             value = getattr(self, name)
             if value not in choices:
-                raise ConfigError(
-                    f"model.{name}={value!r} is not allowed; use one of {', '.join(choices)}"
-                )
+                raise _invalid(name, value, f"use one of {', '.join(choices)}")
         for name in ("embed_dim", "n_support", "n_query", "n_ways", "steps", "ensemble",
                      "eval_every", "patience", "batch_size", "episodes_per_step"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"model.{name}={getattr(self, name)!r} must be >= 1")
-        if self.kernel_dim < 0 or self.var_rank < 0:
-            raise ConfigError(f"model.kernel_dim={self.kernel_dim}, var_rank={self.var_rank}: "
-                              "both must be >= 0")
+            if getattr(self, name) < 1:
+                raise _invalid(name, getattr(self, name), "must be >= 1")
+        for name in ("kernel_dim", "var_rank", "linear_dim", "seed"):
+            if getattr(self, name) < 0:
+                raise _invalid(name, getattr(self, name), "must be >= 0")
+        for name in ("phi_scale", "hyper_lr", "lr", "ridge_lambda", "input_clip"):
+            if not getattr(self, name) > 0:
+                raise _invalid(name, getattr(self, name), "must be > 0")
+        if self.n_clusters < 2:
+            raise _invalid("n_clusters", self.n_clusters, "k-means needs >= 2 clusters")
+        if self.support_ways is not None and self.support_ways < 1:
+            raise _invalid("support_ways", self.support_ways,
+                           "must be >= 1 (leave it out to use every other domain)")
+        if any(h < 1 for h in self.hidden):
+            raise _invalid("hidden", list(self.hidden), "every layer width must be >= 1")
+        if not self.weight_decay >= 0:
+            raise _invalid("weight_decay", self.weight_decay, "must be >= 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise _invalid("dropout", self.dropout, "must be >= 0 and < 1")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise _invalid("val_fraction", self.val_fraction,
+                           "must be >= 0 and < 1 (0 disables validation)")
+        if not 0 <= self.min_improvement < 1:
+            raise _invalid("min_improvement", self.min_improvement, "must be >= 0 and < 1")
         if self.head == "gp" and self.encoder != "mlp":
-            raise ConfigError(f"model.head='gp' needs encoder='mlp' (got {self.encoder!r}); "
-                              "use head='bayes' or 'ridge' with the graph encoder")
+            raise _invalid("head", "gp", f"the GP head needs encoder='mlp' (got "
+                           f"{self.encoder!r}); use "
+                           "head='bayes' or 'ridge' with the graph encoder")
         if self.head == "gp" and self.kernel_dim:
-            raise ConfigError(f"model.kernel_dim={self.kernel_dim} is the linear heads' "
-                              "kernel path; the GP head holds its kernel itself: set "
-                              "kernel_dim=0 (and base_kernel) or use head='bayes'")
-        if self.phi_scale <= 0 or self.hyper_lr <= 0 or not 0 <= self.min_improvement < 1:
-            raise ConfigError(
-                f"model.phi_scale={self.phi_scale}, hyper_lr={self.hyper_lr}, "
-                f"min_improvement={self.min_improvement}: need phi_scale > 0, hyper_lr > 0 "
-                "and 0 <= min_improvement < 1")
-        if self.linear_dim < 0 or not 0.0 <= self.dropout < 1.0 or self.lr <= 0:
-            raise ConfigError(
-                f"model.linear_dim={self.linear_dim}, dropout={self.dropout}, lr={self.lr}: "
-                "need linear_dim >= 0, 0 <= dropout < 1, lr > 0"
-            )
-        if not 0.0 <= self.val_fraction < 1.0 or self.ridge_lambda <= 0:
-            raise ConfigError(
-                f"model.val_fraction={self.val_fraction}, ridge_lambda={self.ridge_lambda}: "
-                "need 0 <= val_fraction < 1 and ridge_lambda > 0"
-            )
+            raise _invalid("kernel_dim", self.kernel_dim,
+                           "kernel_dim is the linear heads' kernel path; the GP head holds "
+                           "its kernel itself: set kernel_dim=0 (and base_kernel) or use "
+                           "head='bayes'")
+        self._check_graph_params()
+
+    def _check_types(self) -> None:
+        """Raise ConfigError naming the first field whose value has the wrong type."""
+        hints = _field_types()
+        for f in dataclasses.fields(self):
+            problem = type_problem(getattr(self, f.name), hints[f.name])
+            if problem is not None:
+                raise _invalid(f.name, getattr(self, f.name), problem)
+
+    def _check_graph_params(self) -> None:
+        """Check ``graph_params`` against the graph encoder's keyword arguments."""
+        if not self.graph_params:
+            return
+        if self.encoder != "graph":
+            raise _invalid("graph_params", self.graph_params,
+                           f"graph_params apply only to encoder='graph' (got "
+                           f"{self.encoder!r}); remove them")
+        from e2t_discovery.model.graph_encoder import CrystalGraphEncoder
+
+        accepted = parameter_types(CrystalGraphEncoder)
+        for name in ("node_dim", "edge_dim", "global_mean", "global_scale", "out_dim"):
+            accepted.pop(name)
+        for key, value in self.graph_params.items():
+            if key not in accepted:
+                raise _invalid(f"graph_params.{key}", value,
+                               f"not a graph encoder option; accepted: {', '.join(accepted)}")
+            problem = type_problem(value, accepted[key])
+            if problem is not None:
+                raise _invalid(f"graph_params.{key}", value, problem)
 
     def replace(self, **overrides: Any) -> SurrogateConfig:
         """Return a copy with some fields changed (unknown names raise ConfigError)."""
@@ -187,10 +237,20 @@ class SurrogateConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SurrogateConfig:
         """Build from a dict; unknown keys raise ConfigError listing the known ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                if key == "preset":
+                    hint = ("a preset is not an option: copy the options of one of "
+                            f"{', '.join(PRESETS)} (e2t_discovery.model.presets) instead; ")
+                raise _invalid(key, values[key], f"unknown model option; {hint}known: "
+                               f"{', '.join(sorted(known))}")
         return cls(**values)
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    """The resolved annotations of :class:`SurrogateConfig`'s fields."""
+    return typing.get_type_hints(SurrogateConfig)

@@ -11,6 +11,7 @@ entry-point group ``e2t_discovery.strategies`` in its package metadata::
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from importlib.metadata import entry_points
@@ -20,7 +21,8 @@ from e2t_discovery.exceptions import StrategyError
 from e2t_discovery.strategies.base import Choice, Context, Strategy
 
 __all__ = [
-    "Strategy", "Context", "Choice", "StrategyError", "get", "available", "ENTRY_POINT_GROUP",
+    "Strategy", "Context", "Choice", "StrategyError", "get", "available", "strategy_class",
+    "ENTRY_POINT_GROUP",
 ]
 
 ENTRY_POINT_GROUP = "e2t_discovery.strategies"
@@ -64,6 +66,24 @@ def _load(name: str, target: str) -> type[Strategy]:
     return cls
 
 
+def strategy_class(name: str) -> type[Strategy]:
+    """Return the class registered under ``name`` (its constructor's parameters are the
+    strategy's parameters).
+
+    Raises:
+        StrategyError: for an unknown name (suggesting the closest registered one and
+            listing them all) or a plugin that cannot be imported.
+    """
+    registry = _registry()
+    if name not in registry:
+        known = sorted(registry)
+        close = difflib.get_close_matches(name.lower().replace("_", "-"), known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise StrategyError(f"unknown strategy {name!r}; {hint}known strategies: "
+                            f"{', '.join(known)}")
+    return _load(name, registry[name])
+
+
 def get(name: str, **params: Any) -> Strategy:
     """Return a configured strategy by name.
 
@@ -75,11 +95,7 @@ def get(name: str, **params: Any) -> Strategy:
         StrategyError: for an unknown name (listing the known ones), an unknown
             parameter (listing the accepted ones) or a bad parameter value.
     """
-    registry = _registry()
-    if name not in registry:
-        raise StrategyError(f"unknown strategy {name!r}; known strategies: "
-                            f"{', '.join(sorted(registry))}")
-    cls = _load(name, registry[name])
+    cls = strategy_class(name)
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(params) - set(accepted))
     if unknown:

@@ -51,12 +51,13 @@ def fitted(task) -> GPHeadSurrogate:
 def test_gp_head_is_the_default_and_validates_its_options() -> None:
     assert isinstance(E2TSurrogate(), GPHeadSurrogate)
     assert type(E2TSurrogate(head="bayes")) is E2TSurrogate
-    with pytest.raises(ConfigError, match="kernel_dim=8 is the linear heads' kernel path"):
+    with pytest.raises(ConfigError, match=r"model\.settings\.kernel_dim = 8 is invalid: "
+                                          "kernel_dim is the linear heads' kernel path"):
         E2TSurrogate(kernel_dim=8)
-    with pytest.raises(ConfigError, match="head='gp' needs encoder='mlp'"):
+    with pytest.raises(ConfigError, match="the GP head needs encoder='mlp'"):
         E2TSurrogate(encoder="graph", head="gp")
     assert E2TSurrogate(encoder="graph").config.head == "bayes"
-    with pytest.raises(ConfigError, match="base_kernel='cosine' is not allowed"):
+    with pytest.raises(ConfigError, match="base_kernel = 'cosine' is invalid: use one of"):
         E2TSurrogate(base_kernel="cosine")
 
 

@@ -120,7 +120,7 @@ def test_kmeans_domains_when_no_groups_and_errors(task) -> None:
         model.condition(task["X"][:3], [1.0, 2.0])
     with pytest.raises(ConfigError, match="unknown model option"):
         E2TSurrogate(stepz=3)
-    with pytest.raises(ConfigError, match="model.loss='l1'"):
+    with pytest.raises(ConfigError, match=r"model\.settings\.loss = 'l1' is invalid"):
         SurrogateConfig(loss="l1")
 
 

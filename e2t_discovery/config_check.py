@@ -1,0 +1,157 @@
+"""Check a campaign configuration against the components that will use it.
+
+:class:`~e2t_discovery.config.CampaignConfig` validates each table's own schema (and the
+surrogate's options); what only the consumers know is checked here: the featurizer's
+parameters (names, types, ranges), the strategy's name and parameters, and combinations
+of tables (the objective and the strategy, clustering domains and the model settings,
+the graph encoder and the representation). :func:`~e2t_discovery.config.load_config`
+runs it, so ``e2t init`` (and ``e2t init --check``) refuse a bad file before anything is
+created, with one line naming the dotted key (such as ``strategy.params.beta``), the
+value and the fix, instead of failing minutes later in ``e2t train`` or ``e2t propose``.
+
+API: ``check_config(config, source)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from e2t_discovery.config import CampaignConfig
+from e2t_discovery.exceptions import ConfigError, E2TError
+from e2t_discovery.param_types import parameter_types, type_problem
+
+__all__ = ["check_config"]
+
+
+def check_config(config: CampaignConfig, source: str) -> None:
+    """Check a validated configuration against its featurizer, surrogate and strategy.
+
+    Args:
+        config: A validated configuration.
+        source: Where it came from (named first in the error).
+
+    Raises:
+        ConfigError: ``"{source}: {dotted.key} = {value} is invalid: {reason and fix}"``.
+    """
+    try:
+        _check_featurizer(config)
+        _check_model(config)
+        _check_domains(config)
+        _check_strategy(config)
+    except _Invalid as exc:
+        shown = repr(exc.value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise ConfigError(f"{source}: {exc.key} = {shown} is invalid: {exc.reason}") from None
+
+
+class _Invalid(Exception):
+    """A bad value at a dotted key (turned into the one-line ConfigError)."""
+
+    def __init__(self, key: str, value: Any, reason: str) -> None:
+        super().__init__(key, value, reason)
+        self.key, self.value, self.reason = key, value, reason
+
+
+def _suggest(name: str, accepted: list[str]) -> str:
+    close = difflib.get_close_matches(name, accepted, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _check_params(table: str, params: Mapping[str, Any], what: str,
+                  accepted: dict[str, object], build: Callable[..., Any],
+                  errors: tuple[type[E2TError], ...]) -> None:
+    """Check a parameter table against a constructor: names, types, then values.
+
+    Each value is tried alone (defaults for the rest) so the error names its key; then
+    all together, for rules that join several parameters.
+    """
+    names = list(accepted)
+    for key, value in params.items():
+        if key not in accepted:
+            listed = ", ".join(names) if names else f"none ({what} takes no parameters; " \
+                                                     f"remove the [{table}] table)"
+            raise _Invalid(f"{table}.{key}", value, f"{what} has no parameter {key!r}; "
+                           f"{_suggest(key, names)}accepted: {listed}")
+        problem = type_problem(value, accepted[key])
+        if problem is not None:
+            raise _Invalid(f"{table}.{key}", value, problem)
+    for key, value in params.items():
+        try:
+            build(**{key: value})
+        except errors as exc:
+            raise _Invalid(f"{table}.{key}", value, str(exc)) from None
+    try:
+        build(**params)
+    except errors as exc:
+        raise _Invalid(table, dict(params), str(exc)) from None
+
+
+def _check_featurizer(config: CampaignConfig) -> None:
+    """``[representation.featurizer]`` against the featurizer's constructor."""
+    from e2t_discovery.exceptions import FeaturizationError
+    from e2t_discovery.featurize import featurizer_class
+
+    kind = config.representation.kind
+    cls = featurizer_class(kind)
+    _check_params("representation.featurizer", config.representation.featurizer,
+                  f"the {kind} featurizer", parameter_types(cls), cls, (FeaturizationError,))
+
+
+def _check_model(config: CampaignConfig) -> None:
+    """``[model.settings]`` combined with the other tables (alone: CampaignConfig)."""
+    settings = config.model.settings
+    kind = config.representation.kind
+    if settings.get("encoder") == "graph" and kind != "structure":
+        raise _Invalid("model.settings.encoder", "graph",
+                       f"the graph encoder needs crystal structures, not {kind} inputs; "
+                       f"use encoder = \"mlp\" or representation kind \"structure\"")
+    domains = config.domains
+    if (domains.method == "clustering" and "n_clusters" in settings
+            and settings["n_clusters"] != domains.n_clusters):
+        raise _Invalid("model.settings.n_clusters", settings["n_clusters"],
+                       f"conflicts with domains.n_clusters = {domains.n_clusters} (the "
+                       f"clusters are the domains); remove model.settings.n_clusters")
+
+
+def _check_domains(config: CampaignConfig) -> None:
+    """``domains.element_groups``: real element symbols, each in one group only."""
+    groups = config.domains.element_groups
+    if groups is None:
+        return
+    from pymatgen.core.periodic_table import Element
+
+    seen: set[str] = set()
+    for group in groups:
+        for symbol in group:
+            if not Element.is_valid_symbol(symbol):
+                raise _Invalid("domains.element_groups", groups,
+                               f"{symbol!r} is not an element symbol; write symbols such "
+                               f"as \"Pb\" or \"I\" (case matters)")
+            if symbol in seen:
+                raise _Invalid("domains.element_groups", groups,
+                               f"{symbol!r} appears in more than one group; keep it in one")
+            seen.add(symbol)
+
+
+def _check_strategy(config: CampaignConfig) -> None:
+    """``[strategy]``: a registered name, its parameters, and an objective it can rank."""
+    from e2t_discovery import strategies
+    from e2t_discovery.exceptions import StrategyError
+    from e2t_discovery.strategies.base import OBJECTIVES
+
+    strat = config.strategy
+    try:
+        cls = strategies.strategy_class(strat.name)
+    except StrategyError as exc:
+        raise _Invalid("strategy.name", strat.name, str(exc)) from None
+    _check_params("strategy.params", strat.params, f"strategy {strat.name!r}",
+                  parameter_types(cls), cls, (StrategyError,))
+    direction = config.objective.direction
+    if direction not in OBJECTIVES:
+        raise _Invalid("objective.direction", direction,
+                       f"strategy {strat.name!r} ranks candidates to "
+                       f"{' or '.join(OBJECTIVES)} only (a range can be screened but no "
+                       f"strategy proposes for it); set direction = \"maximize\" or "
+                       f"\"minimize\"")
