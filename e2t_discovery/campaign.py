@@ -430,7 +430,9 @@ class Campaign:
         Returns:
             One row per input row, in order: the id (if given) and input columns,
             ``domain``, ``mean``, ``std`` (predictive, in the campaign unit),
-            ``domain_distance`` (leverage; larger = farther from the measured data) and
+            ``domain_distance`` (larger = farther from the measured data),
+            ``out_of_domain`` (distance above what held-out training domains show, see
+            ``E2TSurrogate.out_of_domain_threshold``; empty for a rejected row) and
             ``reject_reason`` (empty for a predicted row; for a row that could not be
             featurized or got a non-finite prediction, the reason, and NaN mean, std and
             distance).
@@ -473,6 +475,11 @@ class Campaign:
         out[rep.input_column] = df[rep.input_column].to_numpy()
         out["domain"] = domain
         out["mean"], out["std"], out["domain_distance"] = mean, std, dist
+        flags = pd.array([pd.NA] * n, dtype="boolean")
+        if len(valid):
+            predicted = valid[np.isfinite(dist[valid])]
+            flags[predicted] = model.out_of_domain(None, distance=dist[predicted])
+        out["out_of_domain"] = flags
         out["reject_reason"] = ["" if r is None else r for r in reasons]
         return out.reset_index(drop=True)
 
