@@ -19,11 +19,12 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from e2t_discovery.exceptions import E2TError
 
@@ -33,12 +34,45 @@ if TYPE_CHECKING:
 __all__ = ["app", "main", "campaigns_root", "open_campaign", "create_campaign",
            "remember_campaign", "plain_console", "DirOption"]
 
+#: ``e2t --help`` lists commands in the order a campaign uses them; others follow.
+WORKFLOW = ("templates", "init", "ingest", "status", "train", "predict", "library", "screen",
+            "propose", "proposals", "run", "report", "export", "list", "demo")
+
+
+def _plain_flags(command: Any, ctx: Any) -> None:
+    """Flags show no ``<bool>`` type in help (Typer prints one for every flag)."""
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if (getattr(param, "param_type_name", "") == "option" and param.is_flag
+                and param.metavar is None):
+            param.metavar = ""
+
+
+class WorkflowGroup(TyperGroup):
+    """Typer's group with commands in :data:`WORKFLOW` order and no ``<bool>`` on flags."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(WORKFLOW)}
+        return sorted(names, key=lambda n: (rank.get(n, len(WORKFLOW)), names.index(n)))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_flags(command, ctx)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _plain_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
+
 app = typer.Typer(
     name="e2t",
     help="Active-learning materials discovery with an extrapolative (E2T) meta-learner.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=WorkflowGroup,
 )
 
 err_console = Console(stderr=True)
