@@ -69,8 +69,10 @@ __all__ = [
 SCORE_COLUMNS = ("id", "canonical", "domain", "mean", "std", "domain_distance", "acquisition")
 #: Columns of a rejects shard, in order (``row``: 1-based data row of ``file``).
 REJECT_COLUMNS = ("id", "item", "reason", "file", "row")
-#: Libraries with at most this many rows to score skip Ray (measured break-even, README).
-IN_PROCESS_MAX_ROWS = 20_000
+#: Libraries with at most this many rows to score skip Ray. Measured on 2 busy cores
+#: (scripts/results/bench_screen_in_process.json): in process 0.56 s + n / 1,764/s, a fresh
+#: 2-worker Ray 11.2 s + n / 2,282/s; in process was faster at every size up to 30,000.
+IN_PROCESS_MAX_ROWS = 30_000
 
 _SCORE_SCHEMA = pa.schema([
     ("id", pa.string()), ("canonical", pa.string()), ("domain", pa.string()),
