@@ -341,7 +341,7 @@ def best_so_far_figure(data: ReportData):  # type: ignore[no-untyped-def]
     """
     plt = _pyplot()
     m = data.measurements
-    fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(9.0, 4.2), dpi=110)
     values = m["value"].to_numpy(dtype=float)
     x = np.arange(1, len(values) + 1)
     if len(values):
@@ -378,13 +378,13 @@ def best_so_far_figure(data: ReportData):  # type: ignore[no-untyped-def]
                        fontsize=8)
         top.tick_params(length=0)
         top.set_xlabel("round", fontsize=9)
-        ax.set_xlim(0.5, len(values) + 0.5)
+        ax.set_xlim(0.5, len(values) + 0.5 + 0.02 * len(values))
     if data.reference_best is not None:
         ax.axhline(data.reference_best, color="C3", ls="--", lw=1,
                    label=f"best in the table ({_fmt(float(data.reference_best))})")
     ax.set_xlabel("measurements (initial data included)")
     ax.set_ylabel(_label(data))
-    ax.legend(loc="best", fontsize=8, frameon=True, framealpha=0.85)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -414,7 +414,7 @@ def parity_figure(data: ReportData):  # type: ignore[no-untyped-def]
     (:func:`prediction_metrics`). Returns the matplotlib figure.
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.4, 5.4), dpi=110)
+    fig, ax = plt.subplots(figsize=(5.2, 5.2), dpi=110)
     lo, hi = math.inf, -math.inf
     colors = {0: "C0", 1: "0.6"}
     for k, (label, pred) in enumerate(_held_back(data)):
@@ -466,7 +466,7 @@ def plot_calibration(data: ReportData, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.set_xlabel("nominal coverage of central interval")
     ax.set_ylabel("observed fraction inside")
-    ax.set_title("Interval calibration")
+    ax.set_title("Interval calibration on held-back data", fontsize=10)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -495,9 +495,10 @@ def domains_figure(data: ReportData):  # type: ignore[no-untyped-def]
         grid = counts.to_numpy(dtype=float)
         shown = np.ma.masked_equal(grid, 0)
         cmap = plt.get_cmap("Blues").with_extremes(bad="white")
-        ax.imshow(shown, cmap=cmap, aspect="auto", vmin=0, vmax=max(1.0, grid.max()),
-                  interpolation="nearest")
-        top = grid.max()
+        # scaled to the rounds' counts (the initial block would wash them out)
+        rounds = grid[:, np.asarray(counts.columns) > 0]
+        top = max(1.0, float(rounds.max()) if rounds.size else float(grid.max()))
+        ax.imshow(shown, cmap=cmap, aspect="auto", vmin=0, vmax=top, interpolation="nearest")
         for (i, j), v in np.ndenumerate(grid):
             if v:
                 ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=7,
@@ -528,10 +529,11 @@ def plot_domains(data: ReportData, path: Path) -> None:
 
 # --------------------------------------------------------------------------- html
 
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1240px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;
-text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
-table.setup td{text-align:left;max-width:900px}table.setup th{text-align:left;width:9em}
+text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}td{white-space:nowrap}
+td.w{white-space:normal;min-width:18em}
+table.setup td{text-align:left;white-space:normal}table.setup th{text-align:left;width:9em}
 .grid{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
 img{border:1px solid #eee;max-width:100%}"""
 
@@ -546,13 +548,14 @@ def _fmt(v: object, digits: int = 4) -> str:
     return str(v)
 
 
-def _table(frame: pd.DataFrame, left: tuple[str, ...] = ()) -> str:
+def _table(frame: pd.DataFrame, left: tuple[str, ...] = (), wrap: tuple[str, ...] = ()) -> str:
     head = "".join(f"<th class='{'l' if c in left else ''}'>{html.escape(str(c))}</th>"
                    for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
         cells = "".join(
-            f"<td class='{'l' if c in left else ''}'>{html.escape(_fmt(v))}</td>"
+            f"<td class='{'l' if c in left else ''}{' w' if c in wrap else ''}'>"
+            f"{html.escape(_fmt(v))}</td>"
             for c, v in zip(frame.columns, row, strict=True))
         body.append(f"<tr>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
@@ -662,7 +665,7 @@ def write_report(data: ReportData, out_dir: str | Path) -> Path:
 <h2>Predictions on held-back data</h2>{quality_html}
 <h2>Plots</h2><div class='grid'>{imgs}</div>
 <h2>Proposals</h2>{_table(_proposal_table(data), left=("material", "domain", "strategy",
-                                                       "status", "reason"))}
+                                                       "status", "reason"), wrap=("reason",))}
 </body></html>
 """
     index = out / "index.html"
@@ -764,8 +767,9 @@ def campaign_setup(campaign: Campaign, *,
     if rep.featurizer:
         representation += f" ({_pairs(rep.featurizer)})"
     dom = cfg.domains
-    detail = {"column": f"column {dom.column}", "clustering": f"{dom.n_clusters} clusters",
-              "elements": f"element groups {dom.element_groups}"}[dom.method]
+    domains = {"column": f"the values of column {dom.column}",
+               "clustering": f"{dom.n_clusters} clusters of the features",
+               "elements": f"element groups {dom.element_groups}"}[dom.method]
     runs = store.screen_runs()
     if len(runs):
         libs = runs.groupby("library", sort=False).agg(n=("id", "size"), rows=("n_rows", "max"))
@@ -774,7 +778,7 @@ def campaign_setup(campaign: Campaign, *,
     else:
         library = cfg.library.path or "not screened yet"
     setup = [("Strategy", strategy), ("Model settings", model), ("Model versions", trained),
-             ("Representation", representation), ("Domains", f"{dom.method}: {detail}"),
+             ("Representation", representation), ("Domains", domains),
              ("Data", data_sources(store.measurements(cfg.target.property), campaign.dir)),
              ("Library", library)]
     if holdout_source is not None:
