@@ -83,6 +83,7 @@ class ReportData:
         notes: Free-text lines shown at the top of the page.
         setup: ``(what, value)`` lines of the page's setup table: strategy, model
             settings, data sources (see :func:`campaign_report_data`).
+        domain_name: What a domain is, for the heatmap's axis (e.g. "Polymer class").
     """
 
     name: str
@@ -96,6 +97,7 @@ class ReportData:
     reference_best: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     setup: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    domain_name: str = "Domain"
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -516,7 +518,7 @@ def domains_figure(data: ReportData):  # type: ignore[no-untyped-def]
     else:
         ax.text(0.5, 0.5, "no measurements yet", ha="center", transform=ax.transAxes)
     ax.set_xlabel("round")
-    ax.set_ylabel("domain  (measurements)")
+    ax.set_ylabel(f"{data.domain_name}  (measurements)")
     ax.set_title("Measurements per domain and round (domains in order of first measurement)",
                  fontsize=9)
     return fig
@@ -812,12 +814,17 @@ def campaign_report_data(campaign: Campaign, *, holdout: pd.DataFrame | None = N
     proposals["domain"] = proposals["domain"].fillna("(none)").astype(str)
     obj = cfg.objective
     target_range = (obj.low, obj.high) if obj.direction == "range" else None
+    dom = cfg.domains
+    domain_name = (axis_label(dom.column, "") if dom.method == "column" and dom.column
+                   else {"clustering": "Cluster", "elements": "Element group"}.get(dom.method,
+                                                                                 "Domain"))
     return ReportData(name=campaign.name, property=cfg.target.property, unit=cfg.target.unit,
                       objective=obj.direction, measurements=measurements.reset_index(drop=True),
                       proposals=proposals.reset_index(drop=True),
                       target_range=target_range,  # type: ignore[arg-type]
                       holdout=holdout, reference_best=reference_best, notes=notes,
-                      setup=campaign_setup(campaign, holdout_source=holdout_source))
+                      setup=campaign_setup(campaign, holdout_source=holdout_source),
+                      domain_name=domain_name)
 
 
 def holdout_predictions(campaign: Campaign, table: pd.DataFrame, id_column: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from e2t_discovery.report import (
     axis_label,
     best_so_far,
     best_so_far_figure,
+    campaign_report_data,
     domain_counts,
     domains_figure,
     interval_coverage,
@@ -118,6 +120,15 @@ def test_write_report_writes_page_and_plots(tmp_path) -> None:  # type: ignore[n
 
 
 # ----------------------------------------------------------------- the page a scientist reads
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Close the figures a test drew (the *_figure functions leave them open)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def _data(**kw: object) -> ReportData:
@@ -306,6 +317,10 @@ def test_campaign_page_names_strategy_model_and_data(campaign_root: Path, tmp_pa
     assert "Held-back table" not in setup
     for png in ("best_so_far.png", "domains.png", "parity.png", "calibration.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    with Campaign.open("loop", campaign_root, read_only=True) as c:
+        data = campaign_report_data(c)
+    assert data.domain_name == "Polymer class"
+    assert domains_figure(data).axes[0].get_ylabel() == "Polymer class  (measurements)"
 
 
 def test_report_rejects_bad_input_with_one_line_and_leaves_the_store(
