@@ -143,15 +143,20 @@ def report(
         show_default=False)] = None,
     directory: DirOption = None,
 ) -> None:
-    """Write an HTML report with plots: best so far, parity, calibration, domains, proposals."""
+    """Write an HTML report: setup, rounds, prediction scores, plots and proposals."""
     from e2t_discovery.report import (
         campaign_report_data,
+        check_out_dir,
         holdout_predictions,
         round_summary,
         write_report,
     )
     from e2t_discovery.simulate import LabTable
 
+    check_out_dir(out)
+    if holdout is not None and not holdout.is_file():
+        raise E2TError(f"--holdout table {holdout} does not exist; pass a labelled CSV or "
+                       f"Parquet file with the campaign's id and target columns")
     with open_campaign(name, directory, read_only=True) as campaign:
         held = None
         if holdout is not None:
@@ -159,13 +164,14 @@ def report(
             lab = LabTable.from_path(holdout, id_column or cfg.representation.id_column,
                                      value_column or cfg.target.column)
             held = holdout_predictions(campaign, lab.frame, lab.id_column, lab.value_column)
-        data = campaign_report_data(campaign, holdout=held)
+        data = campaign_report_data(campaign, holdout=held, holdout_source=holdout)
         if data.measurements.empty:
             raise E2TError(f"campaign {name} has no measurements to report; ingest some first")
         index = write_report(data, out)
     summary = round_summary(data.measurements, data.proposals, data.objective,
                             data.target_range)
-    table = Table("round", "measurements", "best", "domain", "batch RMSE")
+    unit = f" ({data.unit})" if data.unit else ""
+    table = Table("round", "measurements", f"best{unit}", "domain", f"batch RMSE{unit}")
     for row in summary.itertuples(index=False):
         table.add_row(str(row.round), str(row.measurements), _fmt(row.best, 4),
                       str(row.best_domain), _fmt(row.batch_rmse, 4))
