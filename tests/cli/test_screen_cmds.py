@@ -121,6 +121,14 @@ def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session, 
                                                        *third["id"]])
     assert set(proposals["strategy"]) == {"new-domain", "ucb", "greedy"}
     assert sorted(proposals["round"].unique()) == [1, 2, 3]
+    # abandoned proposals may be proposed again, failed ones never
+    _cli(["proposals", "abandon", "tc", "--batch", "3", "--dir", str(campaign_root)])
+    _cli(["proposals", "fail", "tc", *second["id"], "--dir", str(campaign_root)])
+    _cli(["propose", "tc", "--strategy", "greedy", "--batch", "2", "--allow-pending",
+          "--out", str(greedy), "--dir", str(campaign_root)])
+    assert pd.read_csv(greedy)["id"].tolist() == third["id"].tolist()
+    _cli([*second_batch, "--allow-pending"])
+    assert not set(pd.read_csv(again)["id"]) & set(second["id"])
 
 
 def test_bad_input_exits_with_one_line(campaign_root, tmp_path, capsys):
