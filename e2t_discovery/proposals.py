@@ -121,8 +121,9 @@ def close_proposals(store: Store, name: str, status: str, *, ids: Iterable[str] 
     elif batch is not None:
         in_batch = every[every["round"] == batch]
         if in_batch.empty:
-            known = ", ".join(str(int(r)) for r in sorted(every["round"].unique())) or "none"
-            raise ProposalError(f"campaign {name} has no batch {batch} (batches: {known}); "
+            batches = ", ".join(str(int(r)) for r in sorted(every["round"].unique()))
+            raise ProposalError(f"campaign {name} has no batch {batch} (batches: "
+                                f"{batches or 'none'}); "
                                 f"{hint}")
         chosen = in_batch[in_batch["status"] == "proposed"]
         if chosen.empty:

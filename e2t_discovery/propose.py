@@ -17,6 +17,7 @@ the strategy ranks by.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,8 +175,13 @@ def lab_frame(proposals: pd.DataFrame, *, status: str | None = None,
 
 
 def write_proposals(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write proposals to CSV (creating the folder) and return the path."""
+    """Write proposals to CSV (creating the folder; atomically) and return the path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
