@@ -200,6 +200,8 @@ def measure_from_table(campaign: Campaign, round: int, lab: LabTable) -> dict[st
         n = campaign.ingest(path, round=round).measurements
     if dropped:
         store.set_proposal_status(dropped, "dropped", round=round)
+    # all of the round's, so a repeat after a crash names those dropped before it as well
+    dropped = store.proposals(round=round, status="dropped")["material_id"].astype(str).tolist()
     return {"file": str(path) if len(results) else None, "measurements": int(n),
             "dropped": len(dropped), "dropped_ids": dropped}
 
