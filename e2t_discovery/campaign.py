@@ -63,7 +63,7 @@ from e2t_discovery.ingest import (
     read_excel_table,
     sniff_delimiter,
 )
-from e2t_discovery.store import ModelRecord, Store
+from e2t_discovery.store import PROPOSAL_STATUSES, ModelRecord, Store
 
 if TYPE_CHECKING:
     from e2t_discovery.model import E2TSurrogate
@@ -124,7 +124,8 @@ class CampaignStatus:
         counts: ``measurements, measured_materials, materials, files``.
         current_round: Highest round seen.
         rounds: Per round: ``round, measurements, proposals, answered, steps``.
-        proposals: Proposal counts by status (``proposed``, ``measured``, ``dropped``).
+        proposals: Proposal counts by status (``proposed``, ``measured``, ``dropped``,
+            ``abandoned``, ``failed``).
         best: Best measured material overall (``material_id, domain, value``) or None.
         best_per_domain: ``domain, material_id, value, n`` (best first).
         last_model: The newest model version, or None.
@@ -550,8 +551,7 @@ class Campaign:
             best = {"material_id": top["material_id"], "domain": top["domain"],
                     "value": float(top["value"])}
         proposals = self.store.proposals()
-        by_status = {s: int((proposals["status"] == s).sum())
-                     for s in ("proposed", "measured", "dropped")}
+        by_status = {s: int((proposals["status"] == s).sum()) for s in PROPOSAL_STATUSES}
         return CampaignStatus(
             name=self.name, kind=self.config.representation.kind,
             property=self.config.target.property, unit=self.config.target.unit,

@@ -18,6 +18,7 @@ __all__ = [
     "ModelError",
     "ScreenError",
     "StrategyError",
+    "ProposalError",
 ]
 
 
@@ -78,3 +79,7 @@ class ScreenError(E2TError):
 
 class StrategyError(E2TError):
     """An acquisition strategy is unknown or got invalid parameters."""
+
+
+class ProposalError(E2TError):
+    """Proposals are in a state that forbids the request (pending batch, unknown or closed id)."""

@@ -5,11 +5,19 @@ strategy: it reads a shortlist of the screen (top ``shortlist`` by the screen's 
 acquisition plus the best ``per_domain`` of every domain, so rare domains reach
 domain-aware strategies), featurizes the shortlist and the measured materials when the
 strategy uses the model's joint posterior, lets the strategy choose ``q`` candidates that
-were never measured or proposed, records them in the store and returns them.
+were never measured or proposed (abandoned proposals excepted), records them in the store
+and returns them. It refuses while another batch is pending (unless ``allow_pending``).
+
+:func:`lab_frame` turns a recorded batch into the table handed to the lab: the strategy's
+acquisition is stated in the user's terms (``ucb`` to maximize, ``lcb`` of the target in
+its unit to minimize, ``log_ei``, ``thompson_draw``, ...; see
+:meth:`~e2t_discovery.strategies.Strategy.acquisition_column`), not as the negated value
+the strategy ranks by.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +26,16 @@ import pandas as pd
 
 from e2t_discovery import strategies
 from e2t_discovery.exceptions import ScreenError, StrategyError
+from e2t_discovery.proposals import require_no_pending
 
 if TYPE_CHECKING:
     from e2t_discovery.campaign import Campaign
 
-__all__ = ["PROPOSAL_COLUMNS", "propose_campaign", "write_proposals"]
+__all__ = ["PROPOSAL_COLUMNS", "propose_campaign", "lab_frame", "write_proposals"]
 
-#: Columns of the proposals CSV handed to the lab, in order.
+#: Columns of the proposals CSV handed to the lab, in order. ``acquisition`` stands for the
+#: strategy's own column (``ucb``, ``lcb``, ``log_ei``, ``qlog_nei``, ``thompson_draw``,
+#: ``ood_ucb_score``); there is none when ``mean`` (greedy) or ``rank`` (random) says it.
 PROPOSAL_COLUMNS = ("rank", "id", "structure", "mean", "std", "acquisition", "domain",
                     "domain_distance", "reason")
 
@@ -60,6 +71,7 @@ def propose_campaign(
     per_domain: int = 20,
     round: int | None = None,
     seed: int = 0,
+    allow_pending: bool = False,
 ) -> pd.DataFrame:
     """Choose and record a batch of ``q`` proposals.
 
@@ -74,11 +86,14 @@ def propose_campaign(
         per_domain: Also give the best this many of every domain.
         round: Round recorded with the proposals (default: the store's current round + 1).
         seed: Seed of the strategy's random generator.
+        allow_pending: Open this batch even while proposals of another batch await the
+            lab.
 
     Returns:
-        The proposals with :data:`PROPOSAL_COLUMNS`.
+        The batch as :func:`lab_frame` gives it.
 
     Raises:
+        ProposalError: proposals of another batch are pending (and not ``allow_pending``).
         StrategyError: unknown strategy / parameters, or no candidate left.
         ScreenError: no finished screen run.
     """
@@ -87,6 +102,8 @@ def propose_campaign(
         params = dict(cfg.strategy.params) if strategy == cfg.strategy.name else {}
     strat = strategies.get(strategy, **params)
     store = campaign.store
+    if not allow_pending:
+        require_no_pending(store, campaign.name)
     run = run_id if run_id is not None else _latest_done_run(campaign)
     candidates = store.screen_top(run, k=max(shortlist, q), per_domain=per_domain)
     measured = _measured(campaign)
@@ -103,9 +120,15 @@ def propose_campaign(
                             "strategies rank by maximize/minimize; set direction accordingly")
     chosen = strat.select(
         candidates, q, model=model, features=features, measured=measured,
-        measured_features=measured_features, proposed=store.proposed_material_ids(),
+        measured_features=measured_features,
+        proposed=store.proposed_material_ids(except_status=("abandoned",)),
         objective=objective, rng=np.random.default_rng(seed))
+    named = strat.acquisition_column(objective)
+    if named is not None:
+        chosen = chosen.assign(acquisition_name=named[0],
+                               acquisition_value=named[1] * chosen["acquisition"])
     record = store.latest_model()
+    batch = round if round is not None else store.current_round() + 1
     with store.transaction():
         store.add_materials(pd.DataFrame({
             "id": chosen["id"].astype(str), "kind": cfg.representation.kind,
@@ -113,16 +136,52 @@ def propose_campaign(
             origin="library")
         store.add_proposals(
             chosen.rename(columns={"id": "material_id"}),
-            round=round if round is not None else store.current_round() + 1,
-            strategy=strategy, model_version=None if record is None else record.version,
-            screen_run_id=run)
-    out = chosen.rename(columns={"canonical": "structure"})
-    return out[list(PROPOSAL_COLUMNS)]
+            round=batch, strategy=strategy,
+            model_version=None if record is None else record.version, screen_run_id=run)
+    return lab_frame(store.proposals(round=batch))
+
+
+def lab_frame(proposals: pd.DataFrame, *, status: str | None = None,
+              with_status: bool = False) -> pd.DataFrame:
+    """Return one batch as the lab's table (:data:`PROPOSAL_COLUMNS`).
+
+    Args:
+        proposals: One batch as :meth:`Store.proposals` returns it (one round, in
+            proposal order).
+        status: Keep only proposals of this status (ranks stay those of the whole batch).
+        with_status: Add the ``status`` and ``status_note`` columns.
+
+    Returns:
+        ``rank, id, structure, mean, std, <acquisition>, domain, domain_distance,
+        reason``, where ``<acquisition>`` is the batch's ``acquisition_name`` holding
+        ``acquisition_value``, absent when the strategy names none.
+    """
+    frame = proposals.reset_index(drop=True)
+    out = pd.DataFrame({
+        "rank": frame.groupby("round").cumcount().to_numpy() + 1,
+        "id": frame["material_id"].astype(str), "structure": frame["canonical"],
+        "mean": frame["mean"], "std": frame["std"]})
+    names = frame["acquisition_name"].dropna().unique() if len(frame) else []
+    if len(names) == 1 and names[0] not in out.columns:
+        out[str(names[0])] = frame["acquisition_value"].to_numpy()
+    for col in ("domain", "domain_distance", "reason"):
+        out[col] = frame[col].to_numpy()
+    if with_status:
+        out["status"] = frame["status"].to_numpy()
+        out["status_note"] = frame["status_note"].to_numpy()
+    if status is not None:
+        out = out[frame["status"].to_numpy() == status].reset_index(drop=True)
+    return out
 
 
 def write_proposals(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write proposals to CSV (creating the folder) and return the path."""
+    """Write proposals to CSV (creating the folder; atomically) and return the path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out

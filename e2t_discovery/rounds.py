@@ -16,8 +16,11 @@ done, and every step is safe to repeat after a crash at any point:
   in one transaction; if the round already has proposals, they are kept.
 - **measure**: in simulation, the proposals are answered from a labelled table, written as
   a results file and ingested through the normal ingest path (a re-ingest of the same
-  bytes is a no-op). Against a real lab the round waits until every proposal of the round
-  is measured or dropped (``e2t ingest``), then counts as measured.
+  bytes is a no-op); proposals the table cannot answer are marked ``dropped`` and named.
+  Against a real lab (*lab mode*) the round's pending proposals are written to a CSV
+  (default ``<campaign>/proposals/round-N.csv``) and the loop stops; the round counts as
+  measured once every proposal of it is measured (``e2t ingest``), abandoned or failed
+  (``e2t proposals abandon|fail``).
 
 So a killed ``e2t run`` is simply run again: nothing is lost or duplicated.
 """
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
     from e2t_discovery.simulate import LabTable
 
 __all__ = ["STEPS", "RoundResult", "RunResult", "run_campaign", "update_model",
-           "measure_from_table", "next_round"]
+           "measure_from_table", "next_round", "round_progress"]
 
 #: Steps of a round, in order.
 STEPS = ("adapt", "screen", "propose", "measure")
@@ -62,6 +65,13 @@ class RoundResult:
         n_measured: Proposals of the round now measured.
         seconds: Wall time per step done in this call (steps done before are absent).
         resumed: Steps found already done (after a crash or an earlier call).
+        measurements: Measurements of the target after the round (initial data included).
+        best: Best measured value so far (NaN if none).
+        best_domain: Domain of that value.
+        batch_rmse: RMSE of the proposal-time predictions on the round's measured
+            proposals (NaN if none was measured).
+        new_domains: Domains measured for the first time in this round.
+        unanswered: Proposed ids the simulation table could not answer (marked dropped).
     """
 
     round: int
@@ -73,6 +83,12 @@ class RoundResult:
     n_measured: int
     seconds: dict[str, float] = field(default_factory=dict)
     resumed: tuple[str, ...] = ()
+    measurements: int = 0
+    best: float = float("nan")
+    best_domain: str = ""
+    batch_rmse: float = float("nan")
+    new_domains: tuple[str, ...] = ()
+    unanswered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,11 +99,16 @@ class RunResult:
         rounds: Rounds completed in this call, in order.
         completed: Rounds of the campaign completed in total.
         waiting_for: Round whose proposals await lab results, or None.
+        waiting_file: The CSV the awaited proposals were written to (lab mode), or None.
+        waiting: The awaited proposals as :func:`e2t_discovery.propose.lab_frame` gives
+            them, or None.
     """
 
     rounds: list[RoundResult]
     completed: int
     waiting_for: int | None
+    waiting_file: Path | None = None
+    waiting: pd.DataFrame | None = None
 
 
 def next_round(campaign: Campaign) -> int:
@@ -157,13 +178,14 @@ def measure_from_table(campaign: Campaign, round: int, lab: LabTable) -> dict[st
 
     The results file ``<campaign>/simulated/round-NNNN.csv`` is written atomically and
     deterministically, so a repeat after a crash writes the same bytes and its ingest is
-    a no-op. Proposals the table cannot answer are marked ``dropped``.
+    a no-op. Only pending proposals are asked (not those abandoned or failed); those the
+    table cannot answer are marked ``dropped``.
 
     Returns:
-        ``{"file", "measurements", "dropped"}``.
+        ``{"file", "measurements", "dropped", "dropped_ids"}``.
     """
     store = campaign.store
-    props = store.proposals(round=round)
+    props = store.proposals(round=round, status="proposed")
     ids = props["material_id"].astype(str).tolist()
     results = lab.lab_file(ids, campaign.config)
     answered = set(results[campaign.config.representation.id_column].astype(str))
@@ -178,8 +200,35 @@ def measure_from_table(campaign: Campaign, round: int, lab: LabTable) -> dict[st
         n = campaign.ingest(path, round=round).measurements
     if dropped:
         store.set_proposal_status(dropped, "dropped", round=round)
+    # all of the round's, so a repeat after a crash names those dropped before it as well
+    dropped = store.proposals(round=round, status="dropped")["material_id"].astype(str).tolist()
     return {"file": str(path) if len(results) else None, "measurements": int(n),
-            "dropped": len(dropped)}
+            "dropped": len(dropped), "dropped_ids": dropped}
+
+
+def round_progress(campaign: Campaign, round: int) -> dict[str, Any]:
+    """Summarize the campaign after ``round`` as ``e2t demo`` does.
+
+    Returns:
+        ``{"measurements", "best", "best_domain", "batch_rmse", "new_domains"}`` (see
+        :class:`RoundResult`).
+    """
+    from e2t_discovery.report import campaign_report_data, round_summary
+
+    data = campaign_report_data(campaign)
+    m = data.measurements
+    summary = round_summary(m, data.proposals, data.objective, data.target_range)
+    last = summary[summary["round"] <= round]
+    if last.empty:
+        return {"measurements": int(len(m)), "best": float("nan"), "best_domain": "",
+                "batch_rmse": float("nan"), "new_domains": ()}
+    row = last.iloc[-1]
+    rmse = float(row["batch_rmse"]) if int(row["round"]) == round else float("nan")
+    before = set(m[m["round"] < round]["domain"])
+    now = set(m[m["round"] == round]["domain"]) - before - {"(none)"}
+    return {"measurements": int(row["measurements"]), "best": float(row["best"]),
+            "best_domain": str(row["best_domain"]), "batch_rmse": rmse,
+            "new_domains": tuple(sorted(now, key=str))}
 
 
 def _lab_done(campaign: Campaign, round: int) -> bool:
@@ -199,6 +248,7 @@ def run_campaign(
     progress: bool = False,
     on_round: Callable[[RoundResult], None] | None = None,
     on_step: Callable[[int, str], None] | None = None,
+    out: str | Path | None = None,
 ) -> RunResult:
     """Run the closed loop until ``rounds`` rounds of the campaign are complete.
 
@@ -218,6 +268,8 @@ def run_campaign(
         progress: Show progress bars (training, screening) on stderr.
         on_round: Called with each completed round.
         on_step: Called as ``(round, step)`` before a step starts.
+        out: Lab mode: the CSV the awaited proposals are written to (default
+            ``<campaign>/proposals/round-N.csv``).
 
     Returns:
         The :class:`RunResult`.
@@ -226,7 +278,7 @@ def run_campaign(
         E2TError: if ``rounds`` < 1 or the campaign has no measurements; errors of the
             steps (screen, strategy, ingest) pass through unchanged.
     """
-    from e2t_discovery.propose import propose_campaign
+    from e2t_discovery.propose import lab_frame, propose_campaign, write_proposals
     from e2t_discovery.ray_session import ray_session
     from e2t_discovery.screen import screen_campaign
 
@@ -287,13 +339,19 @@ def run_campaign(
             elif _lab_done(campaign, r):
                 step("measure", lambda: {"file": None, "source": "lab"})
             else:
-                return RunResult(done, r - 1, r)
+                waiting = lab_frame(store.proposals(round=r), status="proposed")
+                path = write_proposals(waiting, out if out is not None else
+                                       campaign.dir / "proposals" / f"round-{r}.csv")
+                return RunResult(done, r - 1, r, waiting_file=path, waiting=waiting)
             props = store.proposals(round=r)
+            measure = store.step_info(r, "measure") or {}
             result = RoundResult(
                 round=r, model_version=int(adapt["model_version"]), update=str(adapt["update"]),
                 update_seconds=float(adapt["seconds"]), screen_run_id=int(screen["run_id"]),
                 n_proposed=int(len(props)), n_measured=int((props["status"] == "measured").sum()),
-                seconds=seconds, resumed=tuple(resumed))
+                seconds=seconds, resumed=tuple(resumed),
+                unanswered=tuple(str(i) for i in measure.get("dropped_ids", [])),
+                **round_progress(campaign, r))
             done.append(result)
             if on_round is not None:
                 on_round(result)

@@ -31,7 +31,7 @@ API (all writes run in a transaction; every query is parameterized):
   ``screen_runs()``, ``screen_results(run_id)``.
 - Proposals: ``add_proposals(frame, *, round, strategy, ...)``, ``proposals(round=None,
   status=None)``, ``set_proposal_status(material_ids, status, round=None)``,
-  ``proposed_material_ids()``.
+  ``close_proposals(material_ids, status, note=None)``, ``proposed_material_ids(except_status=())``.
 - Rounds: ``current_round()``, ``rounds()``, ``mark_step_done(round, step, info=None)``,
   ``is_step_done(round, step)``, ``round_steps(round=None)``.
 - Events: ``log_event(kind, payload=None, round=None)``, ``events(limit=None)``.
@@ -64,7 +64,11 @@ __all__ = [
     "PROPOSAL_STATUSES",
 ]
 
-PROPOSAL_STATUSES = ("proposed", "measured", "dropped")
+#: ``proposed``: pending, awaiting the lab; ``measured``: answered by an ingested result;
+#: ``dropped``: a simulation table could not answer it; ``abandoned``: the lab will not
+#: measure it (it may be proposed again); ``failed``: the lab tried and could not measure
+#: it (never proposed again).
+PROPOSAL_STATUSES = ("proposed", "measured", "dropped", "abandoned", "failed")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS schema_migration (
@@ -823,7 +827,9 @@ class Store:
 
         Args:
             frame: Columns ``material_id`` and optionally ``acquisition, mean, std, domain,
-                domain_distance, reason``. Unknown materials must have been added with
+                domain_distance, reason, acquisition_name, acquisition_value`` (the
+                acquisition as the proposal file states it). Unknown materials must have
+                been added with
                 :meth:`add_materials` (origin ``library``) first.
             round: The round the batch belongs to.
             strategy: Name of the strategy that chose it.
@@ -833,10 +839,10 @@ class Store:
                 twice.
         """
         frame = frame.copy()
-        for col in ("acquisition", "mean", "std", "domain_distance"):
+        for col in ("acquisition", "mean", "std", "domain_distance", "acquisition_value"):
             if col not in frame.columns:
                 frame[col] = float("nan")
-        for col in ("domain", "reason"):
+        for col in ("domain", "reason", "acquisition_name"):
             if col not in frame.columns:
                 frame[col] = None
         frame["material_id"] = frame["material_id"].astype(str)
@@ -844,7 +850,7 @@ class Store:
             dup = frame.loc[frame["material_id"].duplicated(), "material_id"].iloc[0]
             raise StoreError(f"material {dup!r} appears twice in one proposal batch")
         cols = ["material_id", "acquisition", "mean", "std", "domain", "domain_distance",
-                "reason"]
+                "reason", "acquisition_name", "acquisition_value"]
         with self.transaction(), self._registered(frame[cols]) as view:
             unknown = self._scalar(f"SELECT f.material_id FROM {view} f ANTI JOIN material m "
                                    f"ON m.id = f.material_id LIMIT 1")
@@ -858,10 +864,12 @@ class Store:
                 raise StoreError(f"material {again!r} is already proposed in round {round}")
             self._con.execute(
                 "INSERT INTO proposal (round, material_id, strategy, acquisition, mean, std, "
-                "domain, domain_distance, reason, model_version, screen_run_id) "
+                "domain, domain_distance, reason, model_version, screen_run_id, "
+                "acquisition_name, acquisition_value) "
                 "SELECT ?, material_id, ?, CAST(acquisition AS DOUBLE), CAST(mean AS DOUBLE), "
                 "CAST(std AS DOUBLE), CAST(domain AS VARCHAR), "
-                "CAST(domain_distance AS DOUBLE), CAST(reason AS VARCHAR), ?, ? "
+                "CAST(domain_distance AS DOUBLE), CAST(reason AS VARCHAR), ?, ?, "
+                "CAST(acquisition_name AS VARCHAR), CAST(acquisition_value AS DOUBLE) "
                 f"FROM {view}", [round, strategy, model_version, screen_run_id])
             self.log_event("proposed", {"n": len(frame), "strategy": strategy,
                                         "model_version": model_version}, round=round)
@@ -881,7 +889,8 @@ class Store:
         return self._df(
             "SELECT p.id, p.round, p.material_id, m.canonical, p.strategy, p.acquisition, "
             "p.mean, p.std, p.domain, p.domain_distance, p.reason, p.model_version, "
-            "p.screen_run_id, p.status, p.created_at, p.updated_at FROM proposal p "
+            "p.screen_run_id, p.status, p.status_note, p.acquisition_name, "
+            "p.acquisition_value, p.created_at, p.updated_at FROM proposal p "
             f"JOIN material m ON m.id = p.material_id {where} ORDER BY p.round, p.id", params)
 
     def set_proposal_status(self, material_ids: Iterable[str], status: str,
@@ -889,7 +898,7 @@ class Store:
         """Set the status of proposals of these materials (in one round, or all); return count.
 
         Raises:
-            StoreError: if ``status`` is not proposed / measured / dropped.
+            StoreError: if ``status`` is not one of :data:`PROPOSAL_STATUSES`.
         """
         if status not in PROPOSAL_STATUSES:
             raise StoreError(f"proposal status {status!r} is not one of "
@@ -904,10 +913,41 @@ class Store:
                 f"WHERE material_id IN (SELECT id FROM {view}) {extra}", [status, *params])
         return int(n or 0)
 
-    def proposed_material_ids(self) -> set[str]:
-        """Return ids of every material ever proposed (any status)."""
+    def close_proposals(self, material_ids: Iterable[str], status: str, *,
+                        note: str | None = None) -> int:
+        """Mark the pending proposals of these materials ``abandoned`` or ``failed``.
+
+        Only proposals with status ``proposed`` change; the note says why. One event
+        (kind = ``status``) records the ids, the note and the rounds, in the same
+        transaction. Returns how many proposals changed.
+
+        Raises:
+            StoreError: if ``status`` is not ``abandoned`` or ``failed``.
+        """
+        if status not in ("abandoned", "failed"):
+            raise StoreError(f"proposals can be closed as 'abandoned' or 'failed', "
+                             f"not {status!r}")
+        ids = pd.DataFrame({"id": sorted({str(i) for i in material_ids})}, dtype="string")
+        with self.transaction(), self._registered(ids) as view:
+            rows = self._con.execute(
+                f"SELECT round, material_id FROM proposal WHERE status = 'proposed' AND "
+                f"material_id IN (SELECT id FROM {view}) ORDER BY round, id").fetchall()
+            self._con.execute(
+                f"UPDATE proposal SET status = ?, status_note = ?, "
+                f"updated_at = current_localtimestamp() WHERE status = 'proposed' AND "
+                f"material_id IN (SELECT id FROM {view})", [status, note])
+            if rows:
+                self.log_event(status, {"material_ids": [r[1] for r in rows], "n": len(rows),
+                                        "rounds": sorted({int(r[0]) for r in rows}),
+                                        "note": note})
+        return len(rows)
+
+    def proposed_material_ids(self, except_status: Iterable[str] = ()) -> set[str]:
+        """Return ids of every material ever proposed (any status but ``except_status``)."""
+        skip = [str(s) for s in except_status]
+        where = f"WHERE status NOT IN ({', '.join('?' for _ in skip)})" if skip else ""
         return {r[0] for r in self._con.execute(
-            "SELECT DISTINCT material_id FROM proposal").fetchall()}
+            f"SELECT DISTINCT material_id FROM proposal {where}", skip).fetchall()}
 
     # ------------------------------------------------------------------ rounds
     def current_round(self) -> int:

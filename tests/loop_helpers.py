@@ -26,7 +26,7 @@ property = "thermal_conductivity"
 unit = "W/m/K"
 
 [objective]
-direction = "maximize"
+direction = "{direction}"
 
 [domains]
 method = "column"
@@ -59,7 +59,7 @@ def small_table(data_dir: Path, n: int = 60, seed: int = 0) -> pd.DataFrame:
 
 
 def make_campaign(root: Path, data_dir: Path, *, strategy: str = "ucb", batch: int = 3,
-                  name: str = "loop") -> tuple[Path, Path, Path]:
+                  name: str = "loop", direction: str = "maximize") -> tuple[Path, Path, Path]:
     """Create a campaign with 16 initial measurements (classes 2 and 4).
 
     Returns:
@@ -71,7 +71,7 @@ def make_campaign(root: Path, data_dir: Path, *, strategy: str = "ucb", batch: i
     labels = root / "labels.csv"
     table.to_csv(labels, index=False)
     cfg = root / "loop.toml"
-    cfg.write_text(CONFIG.format(strategy=strategy, batch=batch))
+    cfg.write_text(CONFIG.format(strategy=strategy, batch=batch, direction=direction))
     initial = table[table["polymer_class"].isin([2, 4])].head(16).assign(unit="W/m/K")
     init_path = root / "initial.csv"
     initial.to_csv(init_path, index=False)

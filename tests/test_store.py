@@ -269,6 +269,55 @@ def test_proposals_lifecycle(store: Store) -> None:
          "steps": "screen,propose"}]
 
 
+def test_close_proposals_changes_only_pending_ones_and_logs_one_event(store: Store) -> None:
+    store.add_materials(_materials(["a", "b", "c"]), origin="library")
+    store.add_proposals(pd.DataFrame({"material_id": ["a", "b", "c"]}), round=1,
+                        strategy="ucb")
+    store.set_proposal_status(["c"], "measured", round=1)
+    assert store.close_proposals(["a", "c", "zz"], "failed", note="no yield") == 1
+    got = store.proposals().set_index("material_id")
+    assert got.loc["a", ["status", "status_note"]].tolist() == ["failed", "no yield"]
+    assert got.loc["c", "status"] == "measured"  # not pending: left as it was
+    event = store.events(limit=1).iloc[0]
+    assert event["kind"] == "failed"
+    assert '"material_ids": ["a"]' in event["payload_json"]
+    assert store.close_proposals(["b"], "abandoned") == 1
+    # abandoned ones may be proposed again; failed and measured ones may not
+    assert store.proposed_material_ids(except_status=("abandoned",)) == {"a", "c"}
+    assert store.proposed_material_ids() == {"a", "b", "c"}
+    with pytest.raises(StoreError, match="'abandoned' or 'failed', not 'measured'"):
+        store.close_proposals(["a"], "measured")
+
+
+def test_a_store_of_the_first_schema_is_upgraded_keeping_its_proposals(
+        tmp_path: Path) -> None:
+    """0002 rebuilds the proposal table (wider status check): rows and ids survive."""
+    path = tmp_path / "campaign.duckdb"
+    first = load_migrations()[0]
+    con = duckdb.connect(str(path))
+    con.execute(first.sql)
+    con.execute("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR "
+                "NOT NULL, sha256 VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT "
+                "current_localtimestamp())")
+    con.execute("INSERT INTO schema_migration (version, name, sha256) VALUES (?, ?, ?)",
+                [first.version, first.name, first.sha256])
+    con.execute("INSERT INTO material (id, kind, canonical) VALUES ('a', 'polymer', '*C*'), "
+                "('b', 'polymer', '*CC*')")
+    con.execute("INSERT INTO proposal (round, material_id, strategy, acquisition, status) "
+                "VALUES (1, 'a', 'ucb', 2.5, 'measured'), (1, 'b', 'ucb', 1.5, 'proposed')")
+    con.close()
+    with Store.open(path) as s:
+        assert s.schema_version == len(load_migrations())
+        got = s.proposals()
+        assert got[["id", "material_id", "acquisition", "status"]].values.tolist() == [
+            [1, "a", 2.5, "measured"], [2, "b", 1.5, "proposed"]]
+        assert got["acquisition_name"].isna().all()
+        assert s.close_proposals(["b"], "abandoned") == 1
+        s.add_materials(_materials(["c"], ["*CCC*"]), origin="library")
+        s.add_proposals(pd.DataFrame({"material_id": ["c"]}), round=2, strategy="ucb")
+        assert s.proposals(round=2)["id"].tolist() == [3]  # the id sequence carries on
+
+
 def test_round_steps_and_events(store: Store) -> None:
     assert not store.is_step_done(3, "screen")
     store.mark_step_done(3, "screen", {"run": 7})

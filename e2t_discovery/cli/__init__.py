@@ -148,6 +148,7 @@ def create_campaign(name: str, config: Path, directory: Path | None) -> Campaign
 from e2t_discovery.cli import (  # noqa: E402,F401
     loop_cmds,
     model_cmds,
+    proposal_cmds,
     screen_cmds,
     store_cmds,
 )

@@ -51,32 +51,57 @@ def run(
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", envvar="RAY_ADDRESS",
         help="Ray cluster to screen on (default: a local Ray).", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Lab mode: CSV to write the proposals awaiting the lab to (default: "
+        "<campaign>/proposals/round-N.csv).", show_default=False)] = None,
     directory: DirOption = None,
 ) -> None:
     """Run the closed loop (adapt -> screen -> propose -> measure) for N rounds."""
+    from e2t_discovery.cli.proposal_cmds import print_proposals
     from e2t_discovery.rounds import RoundResult, run_campaign
     from e2t_discovery.simulate import LabTable
 
     with open_campaign(name, directory) as campaign:
+        cfg = campaign.config
         lab = None
         if simulate_with is not None:
-            cfg = campaign.config
             lab = LabTable.from_path(simulate_with, id_column or cfg.representation.id_column,
                                      value_column or cfg.target.column)
+        unit = cfg.target.unit
+        header = (f"{'round':>5} {'meas.':>6} {'best ' + unit:>10} {'domain':>6} "
+                  f"{'batch RMSE':>10} {'answered':>8}  {'model':12} {'time':>6}  new domains")
+        shown: list[int] = []
 
         def show(result: RoundResult) -> None:
-            steps = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
-            resumed = f" (resumed after {', '.join(result.resumed)})" if result.resumed else ""
-            console.print(f"round {result.round}: model v{result.model_version} "
-                          f"({result.update}), {result.n_proposed} proposed, "
-                          f"{result.n_measured} measured; {steps}{resumed}", highlight=False)
+            if not shown:
+                console.print(header, highlight=False)
+            shown.append(result.round)
+            resumed = f"  (resumed after {', '.join(result.resumed)})" if result.resumed else ""
+            model = f"v{result.model_version} {result.update}"
+            answered = f"{result.n_measured}/{result.n_proposed}"
+            console.print(
+                f"{result.round:>5} {result.measurements:>6} {_fmt(result.best, 4):>10} "
+                f"{result.best_domain:>6} {_fmt(result.batch_rmse, 4):>10} {answered:>8}  "
+                f"{model:12} {sum(result.seconds.values()):>5.0f}s  "
+                f"{', '.join(result.new_domains) or '-'}{resumed}", highlight=False)
+            if result.unanswered:
+                console.print(
+                    f"round {result.round}: the table could not answer "
+                    f"{len(result.unanswered)} of {result.n_proposed} proposed ids, marked "
+                    f"dropped: {', '.join(result.unanswered)}", highlight=False)
 
         outcome = run_campaign(campaign, rounds, simulate_with=lab, library=library,
                                workers=workers, ray_address=ray_address, progress=True,
-                               on_round=show)
-        if outcome.waiting_for is not None:
-            console.print(f"round {outcome.waiting_for}: proposals await lab results; ingest "
-                          f"them with `e2t ingest {name} FILE`, then run again", highlight=False)
+                               on_round=show, out=out)
+        if outcome.waiting_for is not None and outcome.waiting is not None:
+            w = outcome.waiting_for
+            console.print(f"round {w}: {len(outcome.waiting)} proposals await the lab; "
+                          f"wrote {outcome.waiting_file}", highlight=False)
+            print_proposals(console, outcome.waiting, unit)
+            console.print(f"measure them, ingest the results with `e2t ingest {name} FILE` "
+                          f"(a lab file with their ids), then run the same `e2t run` "
+                          f"again; or abandon them with `e2t proposals abandon "
+                          f"{name} --batch {w}`", highlight=False)
         else:
             console.print(f"campaign {name}: {outcome.completed} rounds complete",
                           highlight=False)

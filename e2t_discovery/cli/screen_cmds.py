@@ -119,9 +119,13 @@ def propose(
     param: Annotated[list[str] | None, typer.Option(
         "--param", help="Strategy parameter KEY=VALUE (repeatable), e.g. beta=1.0.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of random strategies.")] = 0,
+    allow_pending: Annotated[bool, typer.Option(
+        "--allow-pending", help="Open this batch even while proposals of another batch "
+        "await the lab (see `e2t proposals list`).")] = False,
     directory: DirOption = None,
 ) -> None:
     """Choose a batch with a strategy, record it in the store and write it as CSV."""
+    from e2t_discovery.cli.proposal_cmds import print_proposals
     from e2t_discovery.propose import propose_campaign, write_proposals
 
     with open_campaign(name, directory) as campaign:
@@ -129,9 +133,12 @@ def propose(
         chosen = strategy or cfg.name
         params = _parse_params(param) if param else None
         frame = propose_campaign(campaign, chosen, batch or cfg.batch_size, params=params,
-                                 seed=seed)
+                                 seed=seed, allow_pending=allow_pending)
+        unit = campaign.config.target.unit
     path = write_proposals(frame, out)
-    console.print(f"proposed {len(frame)} candidates with {chosen!r}; wrote {path}")
+    console.print(f"proposed {len(frame)} candidates with {chosen!r}; wrote {path}",
+                  highlight=False)
+    print_proposals(console, frame, unit)
 
 
 def _parse_params(items: list[str]) -> dict[str, object]:

@@ -96,6 +96,25 @@ class Strategy(ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
 
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """Name this strategy's acquisition for the lab, in the user's terms.
+
+        :meth:`select` returns ``acquisition`` oriented so that larger is better, which
+        for a minimized target is often a negated quantity (``-mean + beta * std``). The
+        proposal file states it as the user thinks of it instead.
+
+        Args:
+            objective: ``maximize`` or ``minimize``.
+
+        Returns:
+            ``(column, factor)``: the proposal file's column and the factor that turns
+            ``acquisition`` into it (e.g. ``("lcb", -1.0)``: the lower confidence bound of
+            a minimized target, in its unit); None when the file's ``mean`` or ``rank``
+            already states what the strategy ranked by. Plugins that do not override it
+            get ``("acquisition", 1.0)``.
+        """
+        return ("acquisition", 1.0)
+
     @abstractmethod
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Return ``q`` distinct picks among ``candidates`` (all eligible, ``q <= len``)."""

@@ -19,6 +19,10 @@ class Greedy(Strategy):
 
     name = "greedy"
 
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """None: the file's ``mean`` is what greedy ranks by."""
+        return None
+
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Return the ``q`` best predicted means."""
         values = ctx.sign * candidates["mean"].to_numpy(float)

@@ -63,6 +63,11 @@ class LogEI(Strategy):
     name = "logei"
     uses_model = True
 
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """``log_ei``: log of the expected improvement on the best measured value (either
+        direction: an improvement is a decrease when minimizing)."""
+        return ("log_ei", 1.0)
+
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Return the ``q`` largest LogEI values."""
         best = ctx.best_measured()

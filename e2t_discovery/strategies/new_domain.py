@@ -55,6 +55,10 @@ class NewDomain(Strategy):
         """Number of picks reserved for new domains in a batch of ``q``."""
         return 0 if self.share == 0 else min(q, max(1, math.floor(self.share * q + 0.5)))
 
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """``ucb`` to maximize, ``lcb`` (mean - beta std) to minimize, as for ``ucb``."""
+        return ("ucb", 1.0) if objective == "maximize" else ("lcb", -1.0)
+
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Fill the new-domain quota round-robin, then the rest by UCB."""
         require_columns(candidates, ["domain"], self.name)

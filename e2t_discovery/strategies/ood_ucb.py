@@ -42,6 +42,10 @@ class OODUCB(Strategy):
         self.beta = float(beta)
         self.weight = float(weight)
 
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """``ood_ucb_score``: UCB (LCB to minimize) rank + weight x distance rank."""
+        return ("ood_ucb_score", 1.0)
+
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Return the ``q`` best UCB-plus-distance scores."""
         require_columns(candidates, ["domain_distance"], self.name)

@@ -56,6 +56,10 @@ class QLogNEI(Strategy):
         self.mc_samples = int(mc_samples)
         self.max_batch_size = int(max_batch_size)
 
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """``qlog_nei``: the pick's qLogNEI given the picks before it (either direction)."""
+        return ("qlog_nei", 1.0)
+
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Run qLogNEI + sequential greedy on the shortlist."""
         if ctx.measured_features is None or len(ctx.measured_features) == 0:

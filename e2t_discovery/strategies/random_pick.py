@@ -18,6 +18,10 @@ class RandomPick(Strategy):
 
     name = "random"
 
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """None: there is no acquisition; ``rank`` is the draw order."""
+        return None
+
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Return ``q`` distinct uniformly drawn positions; acquisition is the draw order."""
         picks = ctx.rng.choice(len(candidates), size=q, replace=False)

@@ -53,6 +53,10 @@ class Thompson(Strategy):
         check_positive(self.name, shortlist=shortlist)
         self.shortlist = int(shortlist)
 
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """``thompson_draw``: the pick's value in its posterior draw, in the target's unit."""
+        return ("thompson_draw", 1.0 if objective == "maximize" else -1.0)
+
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Take the argmax of one posterior draw per pick."""
         pool = shortlist(candidates, max(self.shortlist, q), ctx.sign)

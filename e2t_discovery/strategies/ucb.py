@@ -35,6 +35,10 @@ class UCB(Strategy):
         check_non_negative(self.name, beta=beta)
         self.beta = float(beta)
 
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """``ucb`` (mean + beta std) to maximize, ``lcb`` (mean - beta std) to minimize."""
+        return ("ucb", 1.0) if objective == "maximize" else ("lcb", -1.0)
+
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Return the ``q`` largest UCB values."""
         values = ucb(candidates, ctx.sign, self.beta)

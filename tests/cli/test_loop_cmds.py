@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from loop_helpers import make_campaign
 from typer.testing import CliRunner
 
 from e2t_discovery.campaign import Campaign
-from e2t_discovery.cli import app
+from e2t_discovery.cli import app, main
 from e2t_discovery.featurize.polymer import canonical_psmiles
 
 runner = CliRunner()
@@ -86,5 +87,76 @@ def test_run_one_simulated_round(tmp_path: Path, data_dir: Path, ray_session: No
     res = _invoke("run", "loop", "--rounds", "1", "--simulate-with", str(labels),
                   "--library", str(lib), "--workers", "1", "--dir", str(root))
     assert res.exit_code == 0, res.output
-    assert "round 1: model v1 (train), 3 proposed, 3 measured" in res.output
+    lines = res.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["round", "meas."])
+    row = lines[header + 1].split()
+    assert row[:2] == ["1", "19"] and row[5:8] == ["3/3", "v1", "train"]
+    assert "could not answer" not in res.output
     assert "1 rounds complete" in res.output
+
+
+def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+def test_lab_mode_run_writes_and_prints_the_batch_and_simulation_names_unanswered_ids(
+        tmp_path: Path, data_dir: Path, ray_session: None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Minimize: `e2t run` without a table writes round-1.csv (with `lcb`) and prints it;
+    a failed proposal is not asked again; the table's unanswered id is named."""
+    root, lib, labels = make_campaign(tmp_path, data_dir, batch=3, direction="minimize")
+    base = ["--library", str(lib), "--workers", "1", "--dir", str(root)]
+    code, out, err = _main(["run", "loop", "--rounds", "2", *base], capsys)
+    assert code == 0, err
+    path = root / "loop" / "proposals" / "round-1.csv"
+    printed = " ".join(out.split())
+    assert f"round 1: 3 proposals await the lab; wrote {path}" in printed
+    assert "`e2t proposals abandon loop --batch 1`" in printed
+    batch = pd.read_csv(path, dtype={"id": str})
+    assert list(batch.columns) == ["rank", "id", "structure", "mean", "std", "lcb", "domain",
+                                   "domain_distance", "reason"]
+    np.testing.assert_allclose(batch["lcb"], batch["mean"] - 2.0 * batch["std"], rtol=1e-9)
+    assert batch["lcb"].is_monotonic_increasing  # lowest bound first when minimizing
+    with Campaign.open("loop", root, read_only=True) as c:
+        pending = c.store.proposals(status="proposed")
+    ids = batch["id"].tolist()
+    assert ids == pending["material_id"].tolist() and batch["rank"].tolist() == [1, 2, 3]
+    table = [ln.split() for ln in out.splitlines() if ln.split()[:1] in (["1"], ["2"], ["3"])]
+    assert [row[1] for row in table] == ids  # the printed table is the file's
+    assert out.splitlines()[1].split()[:8] == ["rank", "id", "mean", "W/m/K", "std",
+                                               "W/m/K", "lcb", "W/m/K"]
+    # the same command again proposes nothing new; --out writes the same batch elsewhere
+    other = tmp_path / "batch.csv"
+    code, out, err = _main(["run", "loop", "--rounds", "2", "--out", str(other), *base],
+                           capsys)
+    assert code == 0, err
+    assert pd.read_csv(other, dtype={"id": str}).equals(batch)
+    # propose would open a second batch: refused
+    code, _, err = _main(["propose", "loop", "--out", str(tmp_path / "p.csv"), "--dir",
+                          str(root)], capsys)
+    assert code == 1 and "3 pending proposals (batch 1: 3)" in " ".join(err.split())
+    # the lab failed the first; the table cannot answer the third
+    assert _main(["proposals", "fail", "loop", ids[0], "--dir", str(root)], capsys)[0] == 0
+    partial = tmp_path / "partial.csv"
+    full = pd.read_csv(labels, dtype={"id": str})
+    full[full["id"] != ids[2]].to_csv(partial, index=False)
+    code, out, err = _main(["run", "loop", "--rounds", "2", "--simulate-with", str(partial),
+                            *base], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["round", "meas.", "best", "W/m/K", "domain", "batch", "RMSE",
+                                "answered", "model", "time", "new", "domains"]
+    assert lines[1].split()[:2] == ["1", "17"] and lines[1].split()[5] == "1/3"
+    assert (f"round 1: the table could not answer 1 of 3 proposed ids, marked dropped: "
+            f"{ids[2]}") in lines
+    assert lines[3].split()[0] == "2" and "campaign loop: 2 rounds complete" in out
+    with Campaign.open("loop", root, read_only=True) as c:
+        props = c.store.proposals().set_index("material_id")
+        meas = c.store.measurements("thermal_conductivity")
+    assert props.loc[ids, "status"].tolist() == ["failed", "measured", "dropped"]
+    assert ids[0] not in set(meas["material_id"])  # a failed proposal is not "measured"
+    best = meas["value"].min()
+    assert float(lines[3].split()[2]) == pytest.approx(best, rel=1e-3)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -65,7 +66,7 @@ def campaign_root(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return root
 
 
-def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session):
+def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session, capsys):
     lib = tmp_path / "lib"
     _cli(["library", "polymers", "--n", "600", "--seed", "4", "--out", str(lib),
           "--shard-size", "200", "--data-dir", str(data_dir), "--id-prefix", "L1-"])
@@ -83,21 +84,51 @@ def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session):
     with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
         assert len(campaign.store.screen_runs()) == 1
     out = tmp_path / "proposals.csv"
+    capsys.readouterr()
     _cli(["propose", "tc", "--out", str(out), "--dir", str(campaign_root)])
     batch = pd.read_csv(out)
-    assert list(batch.columns) == ["rank", "id", "structure", "mean", "std", "acquisition",
+    # maximize: the UCB family's acquisition is `ucb`, mean + beta std in W/m/K
+    assert list(batch.columns) == ["rank", "id", "structure", "mean", "std", "ucb",
                                    "domain", "domain_distance", "reason"]
+    assert (batch["ucb"] - batch["mean"] - 2.0 * batch["std"]).abs().max() < 1e-9
     assert len(batch) == 4 and batch["id"].is_unique
     assert batch["reason"].str.startswith("new domain").sum() == 2  # share 0.5 of 4
+    printed = capsys.readouterr().out.splitlines()  # the batch, as the file has it
+    assert printed[1].split()[:8] == ["rank", "id", "mean", "W/m/K", "std", "W/m/K", "ucb",
+                                      "W/m/K"]
+    assert [line.split()[1] for line in printed[2:6]] == batch["id"].tolist()
     again = tmp_path / "again.csv"
-    _cli(["propose", "tc", "--strategy", "ucb", "--batch", "3", "--param", "beta=1.0",
-          "--out", str(again), "--dir", str(campaign_root)])
+    second_batch = ["propose", "tc", "--strategy", "ucb", "--batch", "3", "--param",
+                    "beta=1.0", "--out", str(again), "--dir", str(campaign_root)]
+    with pytest.raises(SystemExit) as exc:  # batch 1 is pending
+        main(second_batch)
+    assert exc.value.code == 1 and not again.exists()
+    assert "4 pending proposals (batch 1: 4)" in " ".join(capsys.readouterr().err.split())
+    _cli([*second_batch, "--allow-pending"])
     second = pd.read_csv(again)
     assert not set(second["id"]) & set(batch["id"])  # never proposed twice
+    np.testing.assert_allclose(second["ucb"], second["mean"] + 1.0 * second["std"])
+    greedy = tmp_path / "greedy.csv"
+    _cli(["propose", "tc", "--strategy", "greedy", "--batch", "2", "--allow-pending",
+          "--out", str(greedy), "--dir", str(campaign_root)])
+    third = pd.read_csv(greedy)  # greedy ranks by `mean` itself: no acquisition column
+    assert list(third.columns) == ["rank", "id", "structure", "mean", "std", "domain",
+                                   "domain_distance", "reason"]
+    assert third["mean"].is_monotonic_decreasing
     with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
         proposals = campaign.store.proposals()
-    assert sorted(proposals["material_id"]) == sorted([*batch["id"], *second["id"]])
-    assert set(proposals["strategy"]) == {"new-domain", "ucb"}
+    assert sorted(proposals["material_id"]) == sorted([*batch["id"], *second["id"],
+                                                       *third["id"]])
+    assert set(proposals["strategy"]) == {"new-domain", "ucb", "greedy"}
+    assert sorted(proposals["round"].unique()) == [1, 2, 3]
+    # abandoned proposals may be proposed again, failed ones never
+    _cli(["proposals", "abandon", "tc", "--batch", "3", "--dir", str(campaign_root)])
+    _cli(["proposals", "fail", "tc", *second["id"], "--dir", str(campaign_root)])
+    _cli(["propose", "tc", "--strategy", "greedy", "--batch", "2", "--allow-pending",
+          "--out", str(greedy), "--dir", str(campaign_root)])
+    assert pd.read_csv(greedy)["id"].tolist() == third["id"].tolist()
+    _cli([*second_batch, "--allow-pending"])
+    assert not set(pd.read_csv(again)["id"]) & set(second["id"])
 
 
 def test_screen_names_the_file_and_row_of_a_reject(campaign_root, data_dir, tmp_path,

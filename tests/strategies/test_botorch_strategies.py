@@ -100,3 +100,28 @@ def test_thompson_uses_the_joint_posterior(fitted):
     again = strategies.get("thompson", shortlist=50).select(
         fitted["candidates"], 5, model=fitted["model"], features=fitted["features"], rng=3)
     assert out["id"].tolist() == again["id"].tolist()
+
+
+def test_logei_to_minimize_is_the_log_improvement_below_the_best(frame):
+    measured = pd.DataFrame({"id": ["m"], "value": [1.2]})
+    strat = strategies.get("logei")
+    assert strat.acquisition_column("minimize") == ("log_ei", 1.0)
+    out = strat.select(frame, 5, measured=measured, objective="minimize")
+    mu, sd = out["mean"].to_numpy(), np.maximum(out["std"].to_numpy(), 1e-12)
+    z = (1.2 - mu) / sd
+    with np.errstate(divide="ignore"):
+        expected = np.log(sd * (z * norm.cdf(z) + norm.pdf(z)))
+    finite = out["id"].isin(["a", "d"]).to_numpy()  # the others' EI underflows
+    np.testing.assert_allclose(out.loc[finite, "acquisition"], expected[finite], rtol=1e-4)
+    assert out["id"].tolist()[:2] == ["d", "a"]
+
+
+def test_thompson_states_the_draw_in_the_targets_terms(frame):
+    flat = frame.assign(std=0.0)  # draws equal the means
+    strat = strategies.get("thompson")
+    column, factor = strat.acquisition_column("minimize")
+    assert column == "thompson_draw"
+    low = strat.select(flat, 3, rng=0, objective="minimize")
+    assert low["id"].tolist() == ["d", "a", "b"]
+    np.testing.assert_allclose(factor * low["acquisition"], [0.5, 1.0, 2.0])
+    assert strat.acquisition_column("maximize") == ("thompson_draw", 1.0)

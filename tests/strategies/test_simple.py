@@ -75,3 +75,28 @@ def test_new_domain_without_new_domains_is_ucb(frame):
     measured = pd.DataFrame({"id": ["x", "y", "z"], "domain": ["A", "B", "C"]})
     out = strategies.get("new-domain", share=0.5).select(frame, 3, measured=measured)
     assert out["id"].tolist() == ["d", "c", "a"]
+
+
+@pytest.mark.parametrize("name", ["ucb", "new-domain"])
+def test_ucb_family_states_lcb_in_the_targets_terms_to_minimize(frame, name):
+    strat = strategies.get(name, beta=2.0)
+    assert strat.acquisition_column("maximize") == ("ucb", 1.0)
+    column, factor = strat.acquisition_column("minimize")
+    assert column == "lcb"
+    low = strat.select(frame, 5, objective="minimize")
+    # the file's lcb is mean - 2 std of the band gap (or whatever is minimized), lowest
+    # first: d -3.5, a -1.0, b 2.0, e 2.1, c 2.8 -- not the negated UCB the ranking uses
+    lcb = factor * low["acquisition"].to_numpy()
+    np.testing.assert_allclose(lcb, low["mean"] - 2.0 * low["std"])
+    if name == "ucb":
+        assert low["id"].tolist() == ["d", "a", "b", "e", "c"]
+        np.testing.assert_allclose(lcb, [-3.5, -1.0, 2.0, 2.1, 2.8])
+    high = strat.select(frame, 5)
+    np.testing.assert_allclose(high["acquisition"], high["mean"] + 2.0 * high["std"])
+
+
+def test_greedy_random_and_ood_ucb_name_their_acquisition(frame):
+    # greedy ranks by the file's own `mean`, random by `rank`: no separate column
+    assert strategies.get("greedy").acquisition_column("minimize") is None
+    assert strategies.get("random").acquisition_column("maximize") is None
+    assert strategies.get("ood-ucb").acquisition_column("minimize") == ("ood_ucb_score", 1.0)
