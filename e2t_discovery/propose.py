@@ -37,7 +37,7 @@ __all__ = ["PROPOSAL_COLUMNS", "propose_campaign", "lab_frame", "write_proposals
 #: strategy's own column (``ucb``, ``lcb``, ``log_ei``, ``qlog_nei``, ``thompson_draw``,
 #: ``ood_ucb_score``); there is none when ``mean`` (greedy) or ``rank`` (random) says it.
 PROPOSAL_COLUMNS = ("rank", "id", "structure", "mean", "std", "acquisition", "domain",
-                    "domain_distance", "reason")
+                    "domain_distance", "out_of_domain", "reason")
 
 
 def _latest_done_run(campaign: Campaign) -> int:
@@ -107,9 +107,10 @@ def propose_campaign(
     run = run_id if run_id is not None else _latest_done_run(campaign)
     candidates = store.screen_top(run, k=max(shortlist, q), per_domain=per_domain)
     measured = _measured(campaign)
-    model = features = measured_features = None
+    features = measured_features = None
+    # the model also flags out-of-domain picks, whatever the strategy
+    model = campaign.load_model() if len(candidates) else None
     if strat.uses_model:
-        model = campaign.load_model()
         featurizer = campaign.featurizer
         features = featurizer.transform(candidates["canonical"].astype(str).tolist())
         measured_features = (featurizer.transform(measured["canonical"].astype(str).tolist())
@@ -119,10 +120,14 @@ def propose_campaign(
         raise StrategyError("objective 'range' can be screened (probability in range) but "
                             "strategies rank by maximize/minimize; set direction accordingly")
     chosen = strat.select(
-        candidates, q, model=model, features=features, measured=measured,
+        candidates, q, model=model if strat.uses_model else None, features=features,
+        measured=measured,
         measured_features=measured_features,
         proposed=store.proposed_material_ids(except_status=("abandoned",)),
         objective=objective, rng=np.random.default_rng(seed))
+    if model is not None and len(chosen):
+        chosen = chosen.assign(out_of_domain=model.out_of_domain(
+            None, distance=chosen["domain_distance"].to_numpy(dtype=float)))
     named = strat.acquisition_column(objective)
     if named is not None:
         chosen = chosen.assign(acquisition_name=named[0],
@@ -153,7 +158,7 @@ def lab_frame(proposals: pd.DataFrame, *, status: str | None = None,
 
     Returns:
         ``rank, id, structure, mean, std, <acquisition>, domain, domain_distance,
-        reason``, where ``<acquisition>`` is the batch's ``acquisition_name`` holding
+        out_of_domain, reason``, where ``<acquisition>`` is the batch's ``acquisition_name`` holding
         ``acquisition_value``, absent when the strategy names none.
     """
     frame = proposals.reset_index(drop=True)
@@ -164,7 +169,7 @@ def lab_frame(proposals: pd.DataFrame, *, status: str | None = None,
     names = frame["acquisition_name"].dropna().unique() if len(frame) else []
     if len(names) == 1 and names[0] not in out.columns:
         out[str(names[0])] = frame["acquisition_value"].to_numpy()
-    for col in ("domain", "domain_distance", "reason"):
+    for col in ("domain", "domain_distance", "out_of_domain", "reason"):
         out[col] = frame[col].to_numpy()
     if with_status:
         out["status"] = frame["status"].to_numpy()

@@ -828,9 +828,9 @@ class Store:
         Args:
             frame: Columns ``material_id`` and optionally ``acquisition, mean, std, domain,
                 domain_distance, reason, acquisition_name, acquisition_value`` (the
-                acquisition as the proposal file states it). Unknown materials must have
-                been added with
-                :meth:`add_materials` (origin ``library``) first.
+                acquisition as the proposal file states it), ``out_of_domain``. Unknown
+                materials must have been added with :meth:`add_materials` (origin
+                ``library``) first.
             round: The round the batch belongs to.
             strategy: Name of the strategy that chose it.
 
@@ -842,7 +842,7 @@ class Store:
         for col in ("acquisition", "mean", "std", "domain_distance", "acquisition_value"):
             if col not in frame.columns:
                 frame[col] = float("nan")
-        for col in ("domain", "reason", "acquisition_name"):
+        for col in ("domain", "reason", "acquisition_name", "out_of_domain"):
             if col not in frame.columns:
                 frame[col] = None
         frame["material_id"] = frame["material_id"].astype(str)
@@ -850,7 +850,7 @@ class Store:
             dup = frame.loc[frame["material_id"].duplicated(), "material_id"].iloc[0]
             raise StoreError(f"material {dup!r} appears twice in one proposal batch")
         cols = ["material_id", "acquisition", "mean", "std", "domain", "domain_distance",
-                "reason", "acquisition_name", "acquisition_value"]
+                "reason", "acquisition_name", "acquisition_value", "out_of_domain"]
         with self.transaction(), self._registered(frame[cols]) as view:
             unknown = self._scalar(f"SELECT f.material_id FROM {view} f ANTI JOIN material m "
                                    f"ON m.id = f.material_id LIMIT 1")
@@ -865,11 +865,12 @@ class Store:
             self._con.execute(
                 "INSERT INTO proposal (round, material_id, strategy, acquisition, mean, std, "
                 "domain, domain_distance, reason, model_version, screen_run_id, "
-                "acquisition_name, acquisition_value) "
+                "acquisition_name, acquisition_value, out_of_domain) "
                 "SELECT ?, material_id, ?, CAST(acquisition AS DOUBLE), CAST(mean AS DOUBLE), "
                 "CAST(std AS DOUBLE), CAST(domain AS VARCHAR), "
                 "CAST(domain_distance AS DOUBLE), CAST(reason AS VARCHAR), ?, ?, "
-                "CAST(acquisition_name AS VARCHAR), CAST(acquisition_value AS DOUBLE) "
+                "CAST(acquisition_name AS VARCHAR), CAST(acquisition_value AS DOUBLE), "
+                "CAST(out_of_domain AS BOOLEAN) "
                 f"FROM {view}", [round, strategy, model_version, screen_run_id])
             self.log_event("proposed", {"n": len(frame), "strategy": strategy,
                                         "model_version": model_version}, round=round)
@@ -890,7 +891,7 @@ class Store:
             "SELECT p.id, p.round, p.material_id, m.canonical, p.strategy, p.acquisition, "
             "p.mean, p.std, p.domain, p.domain_distance, p.reason, p.model_version, "
             "p.screen_run_id, p.status, p.status_note, p.acquisition_name, "
-            "p.acquisition_value, p.created_at, p.updated_at FROM proposal p "
+            "p.acquisition_value, p.out_of_domain, p.created_at, p.updated_at FROM proposal p "
             f"JOIN material m ON m.id = p.material_id {where} ORDER BY p.round, p.id", params)
 
     def set_proposal_status(self, material_ids: Iterable[str], status: str,

@@ -117,7 +117,7 @@ def test_lab_mode_run_writes_and_prints_the_batch_and_simulation_names_unanswere
     assert "`e2t proposals abandon loop --batch 1`" in printed
     batch = pd.read_csv(path, dtype={"id": str})
     assert list(batch.columns) == ["rank", "id", "structure", "mean", "std", "lcb", "domain",
-                                   "domain_distance", "reason"]
+                                   "domain_distance", "out_of_domain", "reason"]
     np.testing.assert_allclose(batch["lcb"], batch["mean"] - 2.0 * batch["std"], rtol=1e-9)
     assert batch["lcb"].is_monotonic_increasing  # lowest bound first when minimizing
     with Campaign.open("loop", root, read_only=True) as c:

@@ -89,9 +89,12 @@ def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session, 
     batch = pd.read_csv(out)
     # maximize: the UCB family's acquisition is `ucb`, mean + beta std in W/m/K
     assert list(batch.columns) == ["rank", "id", "structure", "mean", "std", "ucb",
-                                   "domain", "domain_distance", "reason"]
+                                   "domain", "domain_distance", "out_of_domain", "reason"]
     assert (batch["ucb"] - batch["mean"] - 2.0 * batch["std"]).abs().max() < 1e-9
     assert len(batch) == 4 and batch["id"].is_unique
+    with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
+        threshold = campaign.load_model().out_of_domain_threshold()
+    assert (batch["out_of_domain"] == (batch["domain_distance"] > threshold)).all()
     assert batch["reason"].str.startswith("new domain").sum() == 2  # share 0.5 of 4
     printed = capsys.readouterr().out.splitlines()  # the batch, as the file has it
     assert printed[1].split()[:8] == ["rank", "id", "mean", "W/m/K", "std", "W/m/K", "ucb",
@@ -113,7 +116,7 @@ def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session, 
           "--out", str(greedy), "--dir", str(campaign_root)])
     third = pd.read_csv(greedy)  # greedy ranks by `mean` itself: no acquisition column
     assert list(third.columns) == ["rank", "id", "structure", "mean", "std", "domain",
-                                   "domain_distance", "reason"]
+                                   "domain_distance", "out_of_domain", "reason"]
     assert third["mean"].is_monotonic_decreasing
     with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
         proposals = campaign.store.proposals()
