@@ -1,6 +1,6 @@
 """Campaign configuration: a TOML file validated into frozen pydantic models.
 
-A campaign file has these tables (see ``campaigns/*.toml``)::
+A campaign file has these tables (see the templates, ``e2t_discovery/campaigns/*.toml``)::
 
     [campaign]        name, description
     [representation]  kind (polymer | composition | structure), id_column, input_column,
@@ -343,7 +343,7 @@ def load_config(path: str | Path) -> CampaignConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"campaign file {path} does not exist; pass an existing TOML file "
-                          f"(examples in campaigns/)") from None
+                          f"(or start from a template: `e2t templates`)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read campaign file {path}: {exc}") from None
     config = CampaignConfig.from_toml_text(text, source=str(path))

@@ -32,12 +32,13 @@ from e2t_discovery.report import (
 )
 from e2t_discovery.rounds import RoundResult, run_campaign, update_model
 from e2t_discovery.simulate import LabTable
+from e2t_discovery.templates import templates_dir
 
 __all__ = ["DEMO_NAME", "DEMO_CONFIG", "SEED_CLASSES", "DemoRow", "DemoResult", "run_demo"]
 
 DEMO_NAME = "pi1070-demo"
-#: The demo's campaign file (``campaigns/pi1070_demo.toml`` of the source tree).
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "campaigns" / "pi1070_demo.toml"
+#: The demo's campaign file (the shipped template ``pi1070-demo``).
+DEMO_CONFIG = templates_dir() / "pi1070-demo.toml"
 #: Polymer classes the initial data come from (none holds a top-1% polymer).
 SEED_CLASSES = ("2", "4", "7", "9", "15")
 PROPERTY = "thermal_conductivity"
@@ -98,8 +99,8 @@ class DemoResult:
 
 def _config_path() -> Path:
     if not DEMO_CONFIG.is_file():
-        raise E2TError(f"the demo's campaign file {DEMO_CONFIG} is missing; run the demo "
-                       f"from a clone of the e2t-discovery repository")
+        raise E2TError(f"the demo's campaign file {DEMO_CONFIG} is missing; reinstall "
+                       f"e2t-discovery")
     return DEMO_CONFIG
 
 
@@ -156,8 +157,9 @@ def run_demo(
         rounds: Rounds to run.
         per_class: Initial polymers per seed class.
         data_dir: Folder holding ``PI1070.csv`` (default: ``E2T_DATA_DIR``, then the user
-            cache, then a download into the cache).
-        download: Download PI1070 if it is not found (False: fail with how to get it).
+            cache, then the copy embedded in the package).
+        download: Download PI1070 into ``data_dir`` if it is not there (False: fail with
+            how to get it).
         seed: Seed of the initial draw.
         fresh: Start over (delete an earlier demo campaign); False resumes it.
         workers: Scoring actors (default: all cores).

@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 
 from e2t_discovery.config import CampaignConfig, load_config
 from e2t_discovery.exceptions import ConfigError
+from e2t_discovery.templates import templates_dir
 
-CAMPAIGNS = Path(__file__).resolve().parents[1] / "campaigns"
-SHIPPED = ["pi1070_thermal_conductivity.toml", "hoip_bandgap.toml"]
+CAMPAIGNS = templates_dir()
+SHIPPED = ["pi1070-tc.toml", "hoip-bandgap.toml"]
 
 
 def _hoip() -> dict:
-    return tomllib.loads((CAMPAIGNS / "hoip_bandgap.toml").read_text())
+    return tomllib.loads((CAMPAIGNS / "hoip-bandgap.toml").read_text())
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -29,20 +30,20 @@ def test_shipped_campaign_files_load_and_round_trip(name: str) -> None:
 
 
 def test_shipped_files_have_the_expected_meaning() -> None:
-    pi = load_config(CAMPAIGNS / "pi1070_thermal_conductivity.toml")
+    pi = load_config(CAMPAIGNS / "pi1070-tc.toml")
     assert (pi.representation.kind, pi.representation.input_column) == ("polymer", "smiles")
     assert pi.target.column == "thermal_conductivity"  # defaults to the property
     assert pi.target.factor("mW/m/K") == pytest.approx(0.001)
     assert pi.domains.column == "polymer_class"
-    hoip = load_config(CAMPAIGNS / "hoip_bandgap.toml")
+    hoip = load_config(CAMPAIGNS / "hoip-bandgap.toml")
     assert hoip.objective.direction == "minimize"
     assert hoip.domains.element_groups == [["Ge", "Sn", "Pb"], ["F", "Cl", "Br", "I"]]
 
 
 @pytest.mark.parametrize(("name", "preset", "extra"), [
-    ("pi1070_thermal_conductivity.toml", "fingerprint", {}),
-    ("pi1070_demo.toml", "fingerprint", {}),
-    ("hoip_bandgap.toml", "descriptor", {}),
+    ("pi1070-tc.toml", "fingerprint", {}),
+    ("pi1070-demo.toml", "fingerprint", {}),
+    ("hoip-bandgap.toml", "descriptor", {}),
 ])
 def test_shipped_model_settings_are_the_selected_presets(name: str, preset: str,
                                                          extra: dict[str, int]) -> None:
@@ -108,7 +109,7 @@ def test_bad_values_are_one_line_errors(section: str, key: str, value: object,
 
 
 def test_elements_domains_need_formulas() -> None:
-    data = tomllib.loads((CAMPAIGNS / "pi1070_thermal_conductivity.toml").read_text())
+    data = tomllib.loads((CAMPAIGNS / "pi1070-tc.toml").read_text())
     data["domains"] = {"method": "elements", "element_groups": [["Pb"], ["I"]]}
     with pytest.raises(ConfigError, match="needs formulas or structures"):
         CampaignConfig.from_dict(data)
@@ -130,11 +131,11 @@ def test_objective_score_orders_by_goal() -> None:
     assert objective.score(1.5) == 0.0
     assert objective.score(2.5) == pytest.approx(-0.5)
     assert objective.score(0.0) == pytest.approx(-1.0)
-    assert load_config(CAMPAIGNS / "hoip_bandgap.toml").objective.score(3.0) == -3.0
+    assert load_config(CAMPAIGNS / "hoip-bandgap.toml").objective.score(3.0) == -3.0
 
 
 def test_config_is_frozen() -> None:
-    config = load_config(CAMPAIGNS / "hoip_bandgap.toml")
+    config = load_config(CAMPAIGNS / "hoip-bandgap.toml")
     with pytest.raises(ValueError, match="frozen"):
         config.target.unit = "meV"  # type: ignore[misc]
 

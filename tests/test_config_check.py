@@ -13,8 +13,9 @@ from e2t_discovery.config import CampaignConfig, load_config
 from e2t_discovery.config_check import check_config
 from e2t_discovery.exceptions import ConfigError, StrategyError
 from e2t_discovery.param_types import parameter_types, type_problem
+from e2t_discovery.templates import templates_dir
 
-CAMPAIGNS = Path(__file__).resolve().parents[1] / "campaigns"
+CAMPAIGNS = templates_dir()
 
 
 @pytest.mark.parametrize(("value", "annotation", "problem"), [
@@ -100,7 +101,7 @@ def test_unknown_strategy_suggests_the_closest_name() -> None:
 def test_check_config_names_the_source_and_accepts_shipped_files() -> None:
     for path in sorted(CAMPAIGNS.glob("*.toml")):
         check_config(load_config(path), str(path))
-    data = tomllib.loads((CAMPAIGNS / "hoip_bandgap.toml").read_text())
+    data = tomllib.loads((CAMPAIGNS / "hoip-bandgap.toml").read_text())
     data["strategy"]["params"] = {"beta": 2.0, "max_measured": 1.5}
     config = CampaignConfig.from_dict(data)  # the schema alone accepts it
     with pytest.raises(ConfigError, match=r"^lab\.toml: strategy\.params\.max_measured = 1\.5 "
@@ -109,7 +110,7 @@ def test_check_config_names_the_source_and_accepts_shipped_files() -> None:
 
 
 def test_structure_featurizer_names_the_bad_parameter() -> None:
-    data = tomllib.loads((CAMPAIGNS / "hoip_bandgap.toml").read_text())
+    data = tomllib.loads((CAMPAIGNS / "hoip-bandgap.toml").read_text())
     data["representation"]["featurizer"] = {"rdf_bins": 0, "n_gaussians": 0}
     with pytest.raises(ConfigError, match=r"representation\.featurizer\.n_gaussians = 0 is "
                                           r"invalid: structure featurizer n_gaussians=0 is "

@@ -25,6 +25,7 @@ from campaign_helpers import (
 from e2t_discovery.campaign import DB_NAME, Campaign
 from e2t_discovery.exceptions import IngestError
 from e2t_discovery.ingest import domain_from_elements
+from e2t_discovery.templates import template_path
 
 SMILES = ["*CC*", "*CC(*)C", "*CC(*)c1ccccc1", "*OCC*", "*CC(*)Cl"]
 
@@ -259,7 +260,7 @@ def test_missing_file(campaign: Campaign, tmp_path: Path) -> None:
 
 
 def test_structures_from_cif_paths(tmp_path: Path, data_dir: Path) -> None:
-    config = Path(__file__).resolve().parents[1] / "campaigns" / "hoip_bandgap.toml"
+    config = template_path("hoip-bandgap")
     hoip = pd.read_csv(data_dir / "hoip" / "hoip.csv")
     rows = hoip.iloc[:3]
     lab = pd.DataFrame({"id": rows["id"],
@@ -633,8 +634,9 @@ def test_physical_bounds_apply_after_unit_conversion(tmp_path: Path) -> None:
 
 def test_shipped_campaign_files_bound_their_targets() -> None:
     from e2t_discovery.config import load_config
+    from e2t_discovery.templates import templates_dir
 
-    shipped = Path(__file__).resolve().parents[1] / "campaigns"
+    shipped = templates_dir()
     bounds = {p.name: load_config(p).target.min for p in sorted(shipped.glob("*.toml"))}
-    assert bounds == {"hoip_bandgap.toml": 0.0, "pi1070_demo.toml": 0.0,
-                      "pi1070_thermal_conductivity.toml": 0.0}
+    assert bounds == {"hoip-bandgap.toml": 0.0, "pi1070-demo.toml": 0.0,
+                      "pi1070-tc.toml": 0.0}

@@ -151,6 +151,7 @@ from e2t_discovery.cli import (  # noqa: E402,F401
     proposal_cmds,
     screen_cmds,
     store_cmds,
+    template_cmds,
 )
 
 INTERNAL_LOG = Path.home() / ".cache" / "e2t-discovery" / "internal-errors.log"

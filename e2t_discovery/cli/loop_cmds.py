@@ -114,10 +114,10 @@ def demo(
         "--per-class", help="Initial polymers per seed class.")] = 20,
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help="Folder holding PI1070.csv (default: $E2T_DATA_DIR, the user "
-        "cache, else a download).", show_default=False)] = None,
+        "cache, else the copy embedded in the package).", show_default=False)] = None,
     download: Annotated[bool, typer.Option(
-        "--download/--no-download", help="Download PI1070 from the RadonPy repository if "
-        "it is not found.")] = True,
+        "--download/--no-download", help="Download PI1070 from the RadonPy repository "
+        "into --data-dir if it is not there.")] = True,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted demo instead of starting over.")] = False,
     workers: Annotated[int | None, typer.Option(

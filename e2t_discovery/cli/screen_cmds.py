@@ -53,7 +53,8 @@ def library_polymers(
         help="Prefix of candidate ids; give each library of a campaign its own, since "
              "ids already measured or proposed are never proposed again.")] = "VP",
     data_dir: Annotated[Path | None, typer.Option(help="Folder with PI1070.csv (default: "
-                                                        "$E2T_DATA_DIR or the cache).")] = None,
+                                                        "$E2T_DATA_DIR, the cache, else the "
+                                                        "embedded copy).")] = None,
 ) -> None:
     """Generate a virtual polymer library (p-SMILES with two '*') as Parquet shards."""
     from e2t_discovery.library import generate_polymer_library

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from e2t_discovery.cli import DirOption, app, create_campaign, open_campaign, plain_console
+from e2t_discovery.cli.template_cmds import campaign_file
 from e2t_discovery.config import load_config
 
 __all__ = ["init", "ingest", "status", "export"]
@@ -35,8 +36,11 @@ def _check_only(path: Path | None) -> None:
 @app.command()
 def init(
     name: NameArg,
-    config: Annotated[Path, typer.Option("--config", help="Campaign TOML file (see "
-                                         "campaigns/).", show_default=False)],
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Campaign TOML file (or --template).", show_default=False)] = None,
+    template: Annotated[str | None, typer.Option(
+        "--template", help="A shipped campaign file by name (`e2t templates` lists them).",
+        show_default=False)] = None,
     directory: DirOption = None,
     check: Annotated[Path | None, typer.Option(
         "--check", callback=_check_only, is_eager=True, show_default=False,
@@ -44,8 +48,9 @@ def init(
              "and strategy it names), print 'FILE: ok' and create nothing; NAME and "
              "--config are then not needed.")] = None,
 ) -> None:
-    """Create a campaign from a TOML campaign file (checked whole before anything is created)."""
-    with create_campaign(name, config, directory) as campaign:
+    """Create a campaign from a TOML campaign file or a shipped template (checked whole
+    before anything is created)."""
+    with create_campaign(name, campaign_file(config, template), directory) as campaign:
         cfg = campaign.config
         console.print(f"created campaign {name} in {campaign.dir} "
                       f"({cfg.representation.kind}, {cfg.objective.direction} "

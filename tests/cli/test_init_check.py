@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from e2t_discovery.cli import main
+from e2t_discovery.templates import templates_dir
 
-CAMPAIGNS = Path(__file__).resolve().parents[2] / "campaigns"
-PI = "pi1070_thermal_conductivity"
-HOIP = "hoip_bandgap"
+CAMPAIGNS = templates_dir()
+PI = "pi1070-tc"
+HOIP = "hoip-bandgap"
 
 
 def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

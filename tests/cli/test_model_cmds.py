@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from e2t_discovery.campaign import Campaign
 from e2t_discovery.cli import app, main
+from e2t_discovery.templates import template_path
 
 runner = CliRunner()
 E2T = [sys.executable, "-c", "from e2t_discovery.cli import main; main()"]
-CAMPAIGNS = Path(__file__).resolve().parents[2] / "campaigns"
 
 
 @pytest.mark.parametrize("command", ["train", "predict"])
@@ -113,5 +113,5 @@ def test_readme_flow_in_real_processes(tmp_path: Path, data_dir: Path) -> None:
 @pytest.mark.slow
 def test_readme_flow_with_the_shipped_campaign_file(tmp_path: Path, data_dir: Path) -> None:
     predictions = _readme_flow(tmp_path, data_dir,
-                               CAMPAIGNS / "pi1070_thermal_conductivity.toml")
+                               template_path("pi1070-tc"))
     assert len(predictions) == 20 and (predictions["std"] > 0).all()

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import e2t_discovery.cli as cli
 from e2t_discovery.campaign import Campaign
 from e2t_discovery.cli import app, main
+from e2t_discovery.templates import template_path
 
 runner = CliRunner()
 E2T = [sys.executable, "-c", "from e2t_discovery.cli import main; main()"]
@@ -191,8 +192,7 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
 
 def test_user_error_text_keeps_square_brackets(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shipped = Path(__file__).resolve().parents[2] / "campaigns"
-    text = (shipped / "pi1070_thermal_conductivity.toml").read_text()
+    text = template_path("pi1070-tc").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace("[target]\n", "[target]\nunits = 'W/m/K'\n", 1))
     code, _, err = _main(["init", "x", "--config", str(bad), "--dir", str(tmp_path)], capsys)
@@ -201,7 +201,7 @@ def test_user_error_text_keeps_square_brackets(
 
 def test_units_in_square_brackets_are_printed(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = Path(__file__).resolve().parents[2] / "campaigns" / "hoip_bandgap.toml"
+    config = template_path("hoip-bandgap")
     code, out, _ = _main(["init", "hb", "--config", str(config), "--dir", str(tmp_path)],
                          capsys)
     assert code == 0 and "band_gap_gga [eV])" in out
@@ -264,10 +264,8 @@ def test_ingest_bad_options(args: list[str], code: int, needle: str, tmp_path: P
 
 def test_ingest_excel_folder_and_bounds(tmp_path: Path, data_dir: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    shipped = Path(__file__).resolve().parents[2] / "campaigns"
     root = str(tmp_path / "home")
-    assert _main(["init", "tc", "--config", str(shipped / "pi1070_thermal_conductivity.toml"),
-                  "--dir", root], capsys)[0] == 0
+    assert _main(["init", "tc", "--template", "pi1070-tc", "--dir", root], capsys)[0] == 0
     db = Path(root) / "tc" / "campaign.duckdb"
     frame = pi1070_lab_frame(data_dir, 0, 10)
     frame.to_excel(tmp_path / "lab.xlsx", index=False)
