@@ -109,7 +109,7 @@ def test_train_records_a_version_that_loads_and_predicts(campaign: Campaign,
     candidates = pi1070_lab_frame(data_dir, 300, 12)
     out = campaign.predict_frame(candidates[["id", "smiles", "polymer_class"]])
     assert list(out.columns) == ["id", "smiles", "domain", "mean", "std", "domain_distance",
-                                 "reject_reason"]
+                                 "out_of_domain", "reject_reason"]
     assert (out["reject_reason"] == "").all()
     assert list(out["id"]) == list(candidates["id"])
     assert list(out["domain"]) == [str(v) for v in candidates["polymer_class"]]

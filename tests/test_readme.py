@@ -42,7 +42,8 @@ def _clean_env() -> dict[str, str]:
 
 
 def _loop_block() -> str:
-    (block,) = [b for b in _bash_blocks(_section("The closed loop")) if "e2t run tc" in b]
+    (block,) = [b for b in _bash_blocks(_section("The closed loop"))
+                if "e2t run tc" in b and "python - <<'PY'" in b]
     return block
 
 

@@ -186,7 +186,8 @@ def test_check_of_a_missing_file_and_without_a_file(
     missing = tmp_path / "none.toml"
     code, _, err = _main(["init", "--check", str(missing)], capsys)
     assert code == 1 and err == (f"error: campaign file {missing} does not exist; pass an "
-                                 f"existing TOML file (examples in campaigns/)\n")
+                                 f"existing TOML file (or start from a template: "
+                                 f"`e2t templates`)\n")
     code, _, err = _main(["init", "--check"], capsys)
     assert code == 2 and "Option '--check' requires an argument" in err
     assert list(tmp_path.iterdir()) == []
