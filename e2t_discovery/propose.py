@@ -180,12 +180,18 @@ def lab_frame(proposals: pd.DataFrame, *, status: str | None = None,
 
 
 def write_proposals(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write proposals to CSV (creating the folder; atomically) and return the path."""
+    """Write proposals (creating the folder; atomically) and return the path.
+
+    ``.parquet`` (or ``.pq``) writes Parquet; anything else CSV.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        frame.to_csv(tmp, index=False)
+        if out.suffix.lower() in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from e2t_discovery.campaign import Campaign
 
 __all__ = ["app", "main", "campaigns_root", "open_campaign", "create_campaign",
-           "remember_campaign", "plain_console", "DirOption"]
+           "remember_campaign", "plain_console", "DirOption", "LibraryOption", "WorkersOption",
+           "RayAddressOption", "ChunkSizeOption", "WorkflowGroup"]
 
 #: ``e2t --help`` lists commands in the order a campaign uses them; others follow.
 WORKFLOW = ("templates", "init", "ingest", "status", "train", "predict", "library", "screen",
@@ -107,6 +108,31 @@ DirOption = Annotated[
     Path | None,
     typer.Option("--dir", help="Folder holding campaigns (default: $E2T_HOME, else "
                                "./e2t-campaigns).", show_default=False),
+]
+
+#: Options shared by several commands: one declaration, one help text each.
+LibraryOption = Annotated[
+    Path | None,
+    typer.Option("--library", help="Candidate library: a folder of Parquet shards, a "
+                 ".parquet or a .csv file (default: the campaign file's [library] path).",
+                 show_default=False),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", help="Scoring workers (default: every CPU of the local Ray or "
+                 "cluster; a library of up to 30,000 rows is scored in process).",
+                 show_default=False),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to score on "
+                 "('auto' or host:port; default: a local Ray, started only if needed).",
+                 show_default=False),
+]
+ChunkSizeOption = Annotated[
+    int,
+    typer.Option("--chunk-size", min=1, help="Library rows per chunk sent to a worker "
+                 "(bounds memory; not the number of proposals)."),
 ]
 
 #: Log file of the campaign the running command works on (set by the helpers below).

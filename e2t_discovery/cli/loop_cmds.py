@@ -15,7 +15,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from e2t_discovery.cli import DirOption, app, campaigns_root, open_campaign, plain_console
+from e2t_discovery.cli import (
+    DirOption,
+    LibraryOption,
+    RayAddressOption,
+    WorkersOption,
+    app,
+    campaigns_root,
+    open_campaign,
+    plain_console,
+)
 from e2t_discovery.exceptions import E2TError
 
 __all__ = ["run", "demo", "report"]
@@ -43,14 +52,9 @@ def run(
     value_column: Annotated[str | None, typer.Option(
         "--value-column", help="Value column of the table (default: the target column).",
         show_default=False)] = None,
-    library: Annotated[Path | None, typer.Option(
-        "--library", help="Candidate library (default: the config's [library] path).",
-        show_default=False)] = None,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", help="Scoring actors (default: all cores).", show_default=False)] = None,
-    ray_address: Annotated[str | None, typer.Option(
-        "--ray-address", envvar="RAY_ADDRESS",
-        help="Ray cluster to screen on (default: a local Ray).", show_default=False)] = None,
+    library: LibraryOption = None,
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Lab mode: CSV to write the proposals awaiting the lab to (default: "
         "<campaign>/proposals/round-N.csv).", show_default=False)] = None,
@@ -120,8 +124,7 @@ def demo(
         "into --data-dir if it is not there.")] = True,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted demo instead of starting over.")] = False,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", help="Scoring actors (default: all cores).", show_default=False)] = None,
+    workers: WorkersOption = None,
     directory: DirOption = None,
 ) -> None:
     """Run a retrospective discovery campaign on PI1070 and write its report."""

@@ -13,13 +13,14 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from e2t_discovery.cli import DirOption, app, open_campaign, plain_console
+from e2t_discovery.cli import DirOption, WorkflowGroup, app, open_campaign, plain_console
 
 __all__ = ["proposals_app", "print_proposals", "list_proposals", "abandon", "fail"]
 
 console = plain_console()
 proposals_app = typer.Typer(
-    help="List pending proposals; abandon them or mark them failed.", no_args_is_help=True)
+    help="List pending proposals; abandon them or mark them failed.", no_args_is_help=True,
+    cls=WorkflowGroup)
 app.add_typer(proposals_app, name="proposals")
 
 #: Columns of a batch that carry the target's unit.

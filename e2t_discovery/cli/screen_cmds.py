@@ -13,13 +13,24 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from e2t_discovery.cli import DirOption, app, open_campaign, plain_console
+from e2t_discovery.cli import (
+    ChunkSizeOption,
+    DirOption,
+    LibraryOption,
+    RayAddressOption,
+    WorkersOption,
+    WorkflowGroup,
+    app,
+    open_campaign,
+    plain_console,
+)
 from e2t_discovery.exceptions import ScreenError, StrategyError
 
 __all__ = ["library_app", "library_polymers", "screen", "propose"]
 
 console = plain_console()
-library_app = typer.Typer(help="Generate virtual candidate libraries.", no_args_is_help=True)
+library_app = typer.Typer(help="Generate virtual candidate libraries.", no_args_is_help=True,
+                          cls=WorkflowGroup)
 app.add_typer(library_app, name="library")
 
 def _read_seeds(path: Path) -> tuple[list[str], list[str] | None, list[str] | None]:
@@ -79,23 +90,17 @@ def library_polymers(
 @app.command("screen")
 def screen(
     name: Annotated[str, typer.Argument(help="Campaign name.")],
-    library: Annotated[Path | None, typer.Option(
-        "--library", help="Library: folder of Parquet shards, .parquet or .csv file "
-                          "(default: the campaign's library.path).")] = None,
-    ray_address: Annotated[str | None, typer.Option(
-        "--ray-address", envvar="RAY_ADDRESS",
-        help="Ray cluster to use ('auto' or host:port); default: a local Ray.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Candidates per batch sent to a worker.")]
-    = 2048,
-    workers: Annotated[int | None, typer.Option(
-        help="Scoring actors (default: the cluster's CPUs).")] = None,
+    library: LibraryOption = None,
+    ray_address: RayAddressOption = None,
+    chunk_size: ChunkSizeOption = 2048,
+    workers: WorkersOption = None,
     directory: DirOption = None,
 ) -> None:
     """Score a candidate library with the campaign's current model (resumable)."""
     from e2t_discovery.screen import screen_campaign
 
     with open_campaign(name, directory) as campaign:
-        run_id, summary = screen_campaign(campaign, library, batch_size=batch_size,
+        run_id, summary = screen_campaign(campaign, library, batch_size=chunk_size,
                                           ray_address=ray_address, workers=workers)
     console.print(
         f"screen run {run_id}: {summary.n_scored:,} scored, {summary.n_rejected:,} rejected "
@@ -110,13 +115,15 @@ def screen(
 @app.command("propose")
 def propose(
     name: Annotated[str, typer.Argument(help="Campaign name.")],
-    out: Annotated[Path, typer.Option("--out", help="CSV to write the batch to.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write the batch to: .csv, or "
+                                      ".parquet for Parquet.")],
     strategy: Annotated[str | None, typer.Option(
         "--strategy", help="Strategy name (default: the campaign's): greedy, ucb, logei, "
                            "qlognei, thompson, random, ood-ucb, new-domain or a plugin.")]
     = None,
     batch: Annotated[int | None, typer.Option(
-        "--batch", help="Batch size q (default: the campaign's).")] = None,
+        "--batch", help="Candidates to propose, q (default: the campaign file's "
+        "strategy.batch_size).", show_default=False)] = None,
     param: Annotated[list[str] | None, typer.Option(
         "--param", help="Strategy parameter KEY=VALUE (repeatable), e.g. beta=1.0.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of random strategies.")] = 0,

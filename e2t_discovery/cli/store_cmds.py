@@ -12,11 +12,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from e2t_discovery.cli import DirOption, app, create_campaign, open_campaign, plain_console
+from e2t_discovery.cli import (
+    DirOption,
+    app,
+    campaigns_root,
+    create_campaign,
+    open_campaign,
+    plain_console,
+)
 from e2t_discovery.cli.template_cmds import campaign_file
 from e2t_discovery.config import load_config
 
-__all__ = ["init", "ingest", "status", "export"]
+__all__ = ["init", "ingest", "status", "export", "list_campaigns"]
 
 console = plain_console()
 
@@ -48,8 +55,7 @@ def init(
              "and strategy it names), print 'FILE: ok' and create nothing; NAME and "
              "--config are then not needed.")] = None,
 ) -> None:
-    """Create a campaign from a TOML campaign file or a shipped template (checked whole
-    before anything is created)."""
+    """Create a campaign from a TOML file or a shipped template (every key checked first)."""
     with create_campaign(name, campaign_file(config, template), directory) as campaign:
         cfg = campaign.config
         console.print(f"created campaign {name} in {campaign.dir} "
@@ -178,3 +184,34 @@ def export(
     with open_campaign(name, directory, read_only=True) as campaign:
         written = campaign.export(out)
     console.print(f"wrote {len(written)} files to {out}", highlight=False)
+
+
+@app.command("list")
+def list_campaigns(directory: DirOption = None) -> None:
+    """List the campaigns under --dir: target, measurements, round, last model."""
+    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.exceptions import StoreError
+
+    root = campaigns_root(directory)
+    folders = (sorted(p.parent for p in root.glob("*/campaign.duckdb")) if root.is_dir()
+               else [])
+    if not folders:
+        console.print(f"no campaigns in {root}; create one with `e2t init NAME --template "
+                      f"pi1070-tc` (`e2t templates` lists the templates)", highlight=False)
+        return
+    table = Table(title=f"campaigns in {root}")
+    for col in ("campaign", "target", "measurements", "round", "pending", "last model"):
+        table.add_column(col)
+    for folder in folders:
+        try:
+            with Campaign.open(folder.name, root=root, read_only=True) as campaign:
+                info = campaign.status()
+        except StoreError as exc:  # busy, or not readable: say so and go on
+            table.add_row(folder.name, "-", "-", "-", "-", str(exc).split(";")[0])
+            continue
+        model = info.last_model
+        table.add_row(info.name, f"{info.objective} {info.property} [{info.unit}]",
+                      f"{info.counts['measurements']:,}", str(info.current_round),
+                      str(info.proposals.get("proposed", 0)),
+                      "-" if model is None else f"v{model.version} ({model.kind})")
+    console.print(table)

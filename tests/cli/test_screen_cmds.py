@@ -71,7 +71,7 @@ def test_library_screen_propose(campaign_root, data_dir, tmp_path, ray_session, 
     _cli(["library", "polymers", "--n", "600", "--seed", "4", "--out", str(lib),
           "--shard-size", "200", "--data-dir", str(data_dir), "--id-prefix", "L1-"])
     assert len(list(lib.glob("shard-*.parquet"))) == 3
-    _cli(["screen", "tc", "--library", str(lib), "--batch-size", "128", "--workers", "2",
+    _cli(["screen", "tc", "--library", str(lib), "--chunk-size", "128", "--workers", "2",
           "--dir", str(campaign_root)])
     with Campaign.open("tc", root=campaign_root, read_only=True) as campaign:
         runs = campaign.store.screen_runs()
@@ -141,7 +141,7 @@ def test_screen_names_the_file_and_row_of_a_reject(campaign_root, data_dir, tmp_
     lib.loc[16, "smiles"] = "not a smiles"  # data row 17 of the CSV (line 18)
     path = tmp_path / "lib.csv"
     lib.to_csv(path, index=False)
-    _cli(["screen", "tc", "--library", str(path), "--workers", "1", "--batch-size", "8",
+    _cli(["screen", "tc", "--library", str(path), "--workers", "1", "--chunk-size", "8",
           "--dir", str(campaign_root)])
     out = " ".join(capsys.readouterr().out.split())
     assert "39 scored, 1 rejected" in out
@@ -182,7 +182,7 @@ def test_killed_screen_resumes_with_the_remaining_shards(campaign_root, data_dir
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
     cmd = [str(Path(sys.executable).parent / "e2t"), "screen", "tk", "--library", str(lib),
-           "--workers", "1", "--batch-size", "50", "--dir", str(campaign_root)]
+           "--workers", "1", "--chunk-size", "50", "--dir", str(campaign_root)]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
