@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -125,3 +126,15 @@ def _content(store: Store) -> dict[str, list[tuple[object, ...]]]:
         "ORDER BY table_name").fetchall()]
     return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
             for t in tables}
+
+
+def run_main(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    """Run ``e2t ARGS`` through :func:`e2t_discovery.cli.main`: (exit code, stdout, stderr)."""
+    import pytest
+
+    from e2t_discovery.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from campaign_helpers import logical_content
+from campaign_helpers import run_main as _main
 from loop_helpers import make_campaign
 
 from e2t_discovery.campaign import DB_NAME, Campaign
-from e2t_discovery.cli import main
 from e2t_discovery.exceptions import E2TError
 from e2t_discovery.featurize.polymer import canonical_psmiles
 from e2t_discovery.report import (
@@ -287,13 +287,6 @@ def campaign_root(tmp_path: Path, data_dir: Path) -> Path:
     ids = table[table["polymer_class"] == 13]["id"].head(3).tolist()
     _measure_round(root, labels, ids, tmp_path / "lab-round1.csv")
     return root
-
-
-def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def test_campaign_page_names_strategy_model_and_data(campaign_root: Path, tmp_path: Path,

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from campaign_helpers import run_main as _main
 
 from e2t_discovery.cli import main
 from e2t_discovery.templates import templates_dir
@@ -20,13 +21,6 @@ from e2t_discovery.templates import templates_dir
 CAMPAIGNS = templates_dir()
 PI = "pi1070-tc"
 HOIP = "hoip-bandgap"
-
-
-def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def _tree(folder: Path) -> dict[str, str]:

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from campaign_helpers import run_main as _main
 from loop_helpers import make_campaign
 from typer.testing import CliRunner
 
 from e2t_discovery.campaign import Campaign
-from e2t_discovery.cli import app, main
+from e2t_discovery.cli import app
 from e2t_discovery.featurize.polymer import canonical_psmiles
 
 runner = CliRunner()
@@ -93,13 +94,6 @@ def test_run_one_simulated_round(tmp_path: Path, data_dir: Path, ray_session: No
     assert row[:2] == ["1", "19"] and row[5:8] == ["3/3", "v1", "train"]
     assert "could not answer" not in res.output
     assert "1 rounds complete" in res.output
-
-
-def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def test_lab_mode_run_writes_and_prints_the_batch_and_simulation_names_unanswered_ids(

@@ -9,17 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from campaign_helpers import logical_content, pi1070_lab_frame, write_polymer_config
+from campaign_helpers import run_main as _run
 
 from e2t_discovery.campaign import DB_NAME, Campaign
-from e2t_discovery.cli import main
 from e2t_discovery.featurize.polymer import canonical_psmiles
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 @pytest.fixture

@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from campaign_helpers import PROPERTY, logical_content, pi1070_lab_frame, write_polymer_config
+from campaign_helpers import run_main as _main
 from typer.testing import CliRunner
 
 import e2t_discovery.cli as cli
 from e2t_discovery.campaign import Campaign
-from e2t_discovery.cli import app, main
+from e2t_discovery.cli import app
 from e2t_discovery.templates import template_path
 
 runner = CliRunner()
@@ -24,13 +25,6 @@ def _invoke(args: list[str], **env: str):
     result = runner.invoke(app, args, env=env or None)
     assert result.exit_code == 0, (result.output, result.exception)
     return result
-
-
-def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 @pytest.fixture

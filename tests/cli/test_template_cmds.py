@@ -8,19 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from campaign_helpers import run_main as _main
 
-from e2t_discovery.cli import main
 from e2t_discovery.config import load_config
 from e2t_discovery.templates import template_path
 
 E2T = [sys.executable, "-c", "from e2t_discovery.cli import main; main()"]
-
-
-def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def test_templates_lists_each_with_a_one_line_description(
