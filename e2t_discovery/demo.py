@@ -86,6 +86,8 @@ class DemoResult:
         first_target_after: Measurements after the initial data until the first top-1%
             polymer (None if none was found).
         seconds: Wall time of the whole demo.
+        random_first_expected: Measurements random picks from the same pool need on
+            average until the first top-1% polymer (:func:`random_first_hit`).
     """
 
     campaign_dir: Path
@@ -95,6 +97,25 @@ class DemoResult:
     top_found: int
     first_target_after: int | None
     seconds: float
+    random_first_expected: float = float("nan")
+
+    @property
+    def enhancement(self) -> float | None:
+        """Random's expected measurements to the first hit over the demo's (None: no hit)."""
+        if self.first_target_after is None:
+            return None
+        return self.random_first_expected / self.first_target_after
+
+
+def random_first_hit(pool: int, targets: int) -> float:
+    """Expected draws without replacement from ``pool`` items until the first of ``targets``.
+
+    The first target's position among ``pool`` shuffled items has mean
+    ``(pool + 1) / (targets + 1)``.
+    """
+    if targets < 1 or pool < targets:
+        raise ValueError(f"need 1 <= targets <= pool, got targets={targets}, pool={pool}")
+    return (pool + 1) / (targets + 1)
 
 
 def _config_path() -> Path:
@@ -223,10 +244,13 @@ def run_demo(
         report = write_report(campaign_report_data(
             campaign, holdout=holdout, reference_best=float(table[PROPERTY].max()),
             notes=notes), campaign.dir / "report")
+        initial = set(measured.loc[measured["round"] == 0, "material_id"].astype(str))
+        pool = len(set(table["id"].astype(str)) - initial)
         return DemoResult(campaign_dir=campaign.dir, report=report, rows=rows_out,
                           n_targets=len(targets), top_found=len(found),
                           first_target_after=first,
-                          seconds=time.perf_counter() - started)
+                          seconds=time.perf_counter() - started,
+                          random_first_expected=random_first_hit(pool, len(targets - initial)))
 
 
 def _demo_row(campaign: Campaign, result: RoundResult, targets: set[str],

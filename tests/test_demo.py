@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from e2t_discovery import datasets
-from e2t_discovery.demo import DEMO_CONFIG, SEED_CLASSES, initial_rows, run_demo
+from e2t_discovery.demo import (
+    DEMO_CONFIG,
+    SEED_CLASSES,
+    initial_rows,
+    random_first_hit,
+    run_demo,
+)
 from e2t_discovery.exceptions import DataError
 
 
@@ -47,6 +53,21 @@ def test_short_demo_runs_and_writes_report(tmp_path: Path, data_dir: Path,
     assert rows[-1].measurements == 8 * len(SEED_CLASSES) + 20
     assert result.report.is_file()
     assert (result.report.parent / "parity.png").is_file()
+    # random's expectation over the pool the demo picks from: 1,070 polymers less the initial
+    pool = 1070 - 8 * len(SEED_CLASSES)
+    assert result.random_first_expected == pytest.approx((pool + 1) / (result.n_targets + 1))
     # a second call with resume continues the same campaign (nothing left to do)
     again = run_demo(tmp_path, rounds=2, per_class=8, data_dir=data_dir, fresh=False)
     assert again.rows == [] and again.top_found == result.top_found
+
+
+def test_random_first_hit_matches_a_simulation() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pool, targets = 200, 4
+    draws = [int(np.flatnonzero(rng.permutation(pool) < targets)[0]) + 1 for _ in range(20000)]
+    assert random_first_hit(pool, targets) == pytest.approx(np.mean(draws), rel=0.02)
+    assert random_first_hit(pool, targets) == pytest.approx(201 / 5)
+    with pytest.raises(ValueError, match="targets"):
+        random_first_hit(3, 0)

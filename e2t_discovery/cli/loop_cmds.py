@@ -152,6 +152,10 @@ def demo(
              if result.first_target_after is not None else "none yet")
     console.print(f"found {result.top_found} of the {result.n_targets} top-1% polymers "
                   f"({first}) in {time.perf_counter() - started:.0f} s", highlight=False)
+    gain = result.enhancement
+    console.print(f"random picks need {result.random_first_expected:.0f} measurements on "
+                  f"average to the first top-1% polymer"
+                  + (f": {gain:.1f}x random" if gain is not None else ""), highlight=False)
     console.print(f"report: {result.report}", highlight=False)
 
 
