@@ -7,13 +7,15 @@ Also home of :func:`print_proposals`, the one way a batch is shown on the termin
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 
 from e2t_discovery.cli import DirOption, WorkflowGroup, app, open_campaign, plain_console
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["proposals_app", "print_proposals", "list_proposals", "abandon", "fail"]
 
@@ -57,7 +59,9 @@ def print_proposals(out: Console, frame: pd.DataFrame, unit: str) -> None:
     heads = [_HEADERS.get(c, c) + (f" {unit}" if c in _UNIT_COLUMNS and unit else "")
              for c in cols]
     cells = [[_cell(v) for v in frame[c].tolist()] for c in cols]
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in cols]
+    from pandas.api.types import is_numeric_dtype
+
+    numeric = [is_numeric_dtype(frame[c]) for c in cols]
     widths = [max([len(h), *map(len, col)]) for h, col in zip(heads, cells, strict=True)]
 
     def line(values: list[str]) -> str:

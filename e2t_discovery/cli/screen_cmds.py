@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from e2t_discovery.cli import (
@@ -37,6 +36,8 @@ def _read_seeds(path: Path) -> tuple[list[str], list[str] | None, list[str] | No
     """Read seed p-SMILES (column ``smiles``; optional ``domain``/``polymer_class``, ``id``)."""
     if not path.is_file():
         raise ScreenError(f"seed file {path} does not exist; give a CSV with a 'smiles' column")
+    import pandas as pd
+
     frame = pd.read_csv(path) if path.suffix != ".parquet" else pd.read_parquet(path)
     if "smiles" not in frame.columns:
         raise ScreenError(f"seed file {path} has no 'smiles' column; columns: "
