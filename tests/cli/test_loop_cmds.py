@@ -154,3 +154,23 @@ def test_lab_mode_run_writes_and_prints_the_batch_and_simulation_names_unanswere
     assert ids[0] not in set(meas["material_id"])  # a failed proposal is not "measured"
     best = meas["value"].min()
     assert float(lines[3].split()[2]) == pytest.approx(best, rel=1e-3)
+
+
+def test_three_simulated_rounds_leave_nothing_in_the_temp_directory(
+        tmp_path: Path, data_dir: Path) -> None:
+    """A real `e2t run` process with its own empty TMPDIR: empty again afterwards."""
+    import os
+    import subprocess
+    import sys
+
+    root, lib, labels = make_campaign(tmp_path, data_dir, batch=3)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "E2T_PROGRESS_INTERVAL": "3600"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "e2t_discovery.cli", "run", "loop", "--rounds", "3",
+         "--simulate-with", str(labels), "--library", str(lib), "--dir", str(root)],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "campaign loop: 3 rounds complete" in proc.stdout
+    assert list(temp.iterdir()) == []
