@@ -63,6 +63,7 @@ def predict(
         where = Problem(str(input), str(predictions["reject_reason"].iloc[first]),
                         row=first + 1, column=column)
         tail = f" (first: {where}; every reason in column reject_reason)"
+    n_ood = int(predictions["out_of_domain"].fillna(False).astype(bool).sum())
     console.print(f"wrote {len(predictions)} rows to {out}: {len(predictions) - n_bad} "
-                  f"predicted (mean, std, domain_distance), {n_bad} rejected{tail}",
-                  highlight=False)
+                  f"predicted (mean, std, domain_distance; {n_ood} out of domain: the std "
+                  f"there is unchecked), {n_bad} rejected{tail}", highlight=False)

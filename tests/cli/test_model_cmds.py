@@ -47,11 +47,13 @@ def test_train_then_predict(tmp_path: Path, data_dir: Path) -> None:
     result = runner.invoke(app, ["predict", "tc", "--input", str(tmp_path / "other.csv"),
                                  "--out", str(out), "--dir", root])
     assert result.exit_code == 0, result.exception
-    assert (f"wrote 7 rows to {out}: 5 predicted (mean, std, domain_distance), 2 rejected "
+    predictions = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    n_ood = int((predictions["out_of_domain"] == True).sum())  # noqa: E712
+    assert (f"wrote 7 rows to {out}: 5 predicted (mean, std, domain_distance; {n_ood} out of "
+            f"domain: the std there is unchecked), 2 rejected "
             f"(first: {tmp_path / 'other.csv'}: row 3, column 'smiles': invalid polymer "
             f"input: not a parsable SMILES; every reason in column reject_reason)"
             in result.output.replace("\n", ""))
-    predictions = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert list(predictions["id"]) == list(candidates["id"])
     rejected = predictions["reject_reason"].notna().to_numpy()
     assert rejected.tolist() == [False, False, True, False, False, True, False]
