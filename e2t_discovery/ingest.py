@@ -33,7 +33,6 @@ fix)``; ``read_excel_table(path)``; ``sniff_delimiter(path)``.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 import shutil
 import uuid
@@ -52,6 +51,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from e2t_discovery.config import CampaignConfig
+from e2t_discovery.datasets import sha256_of
 from e2t_discovery.exceptions import IngestError
 from e2t_discovery.progress import progress_bar
 from e2t_discovery.store import Store
@@ -63,7 +63,6 @@ __all__ = [
     "ingest_file",
     "describe_missing_column",
     "domain_from_elements",
-    "file_sha256",
     "read_excel_table",
     "sniff_delimiter",
 ]
@@ -145,15 +144,6 @@ class IngestResult:
     proposals_measured: int = 0
     round: int = 0
     already_ingested: bool = False
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Return the SHA-256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------- file formats
@@ -775,7 +765,7 @@ def ingest_file(store: Store, config: CampaignConfig, path: str | Path, *,
     if not path.is_file():
         raise IngestError(f"{path}: no such file; give the path of a CSV, Excel (.xlsx) or "
                           f"Parquet file")
-    digest = file_sha256(path)
+    digest = sha256_of(path)
     round = store.current_round() if round is None else round
     seen = store.ingested_file(digest)
     if seen is not None:
