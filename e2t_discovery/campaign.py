@@ -456,10 +456,10 @@ class Campaign:
         mean, std, dist = (np.full(n, np.nan) for _ in range(3))
         valid = np.flatnonzero(ok)
         if len(valid):
-            m, sd = model.predict(X, return_std=True)
+            m, sd, d = model.predict_with_distance(X)
             mean[valid] = np.asarray(m, dtype=np.float64)
             std[valid] = np.asarray(sd, dtype=np.float64)
-            dist[valid] = np.asarray(model.domain_distance(X), dtype=np.float64)
+            dist[valid] = np.asarray(d, dtype=np.float64)
             for i in valid[~(np.isfinite(mean[valid]) & np.isfinite(std[valid])
                              & np.isfinite(dist[valid]))]:
                 reasons[i] = "model returned a non-finite prediction"

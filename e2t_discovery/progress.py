@@ -54,9 +54,6 @@ class PlainProgress:
         """Show ``key=value`` pairs after the count (as tqdm does)."""
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
-    def set_description(self, desc: str, refresh: bool = True) -> None:
-        self.desc = desc
-
     def close(self) -> None:
         """Print the final line if the step was long enough to print any."""
         if self.closed:

@@ -22,13 +22,10 @@ from collections.abc import Iterable
 import pandas as pd
 
 from e2t_discovery.exceptions import ProposalError
-from e2t_discovery.store import Store
+from e2t_discovery.store import CLOSED_STATUSES, Store
 
 __all__ = ["CLOSED_STATUSES", "pending_batches", "pending_summary", "require_no_pending",
            "close_proposals"]
-
-#: Statuses a pending proposal can be closed with.
-CLOSED_STATUSES = ("abandoned", "failed")
 
 
 def pending_batches(store: Store) -> pd.DataFrame:

@@ -63,12 +63,11 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
         _detach(session)
 
 
-def ensure_ray(address: str | None = None, num_cpus: int | None = None,
-               log_file: str | Path | None = None) -> bool:
+def ensure_ray() -> bool:
     """Make sure Ray is initialized in this process; return True if this call started it.
 
     Call it inside a :func:`ray_session`: the outermost session owns what is started (it
-    shuts Ray down at its end), and its ``address``/``num_cpus``/``log_file`` win when given.
+    shuts Ray down at its end) and gives the ``address``, ``num_cpus`` and ``log_file``.
 
     Raises:
         RuntimeError: if called outside any :func:`ray_session` (nobody would shut Ray down).
@@ -80,9 +79,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None,
     if not _SESSIONS:
         raise RuntimeError("ensure_ray() needs an enclosing ray_session()")
     owner = _SESSIONS[0]
-    address = owner.address or address
-    num_cpus = owner.num_cpus or num_cpus
-    log_file = owner.log_file or log_file
+    address, num_cpus, log_file = owner.address, owner.num_cpus, owner.log_file
     address = address or os.environ.get("RAY_ADDRESS") or None
     # Ray's driver logger at ERROR during start-up (its banners are warnings), then
     # warnings to the log file and only errors on the terminal (_route_ray_logs)
@@ -96,7 +93,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None,
     ray.init(**kwargs)
     owner.started = True
     owner.saved = saved
-    _route_ray_logs(Path(log_file) if log_file else None)
+    _route_ray_logs(log_file)
     return True
 
 

@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -558,8 +559,6 @@ def screen_library(
     Raises:
         ScreenError: on a missing/unreadable library or model, or bad arguments.
     """
-    import ray
-
     if batch_size < 1:
         raise ScreenError(f"batch_size={batch_size} must be at least 1")
     if workers is not None and workers < 1:
@@ -577,7 +576,9 @@ def screen_library(
         return summary
     n_todo = sum(u.n_rows for u in todo)
     if in_process is None:
-        in_process = (n_todo <= IN_PROCESS_MAX_ROWS and not ray.is_initialized()
+        running = sys.modules.get("ray")  # importing Ray only to ask costs the small path
+        in_process = (n_todo <= IN_PROCESS_MAX_ROWS
+                      and not (running is not None and running.is_initialized())
                       and ray_address is None and not os.environ.get("RAY_ADDRESS")
                       and (workers or 1) == 1 and not num_gpus)
     start = time.perf_counter()
@@ -590,6 +591,8 @@ def screen_library(
             _drive_here(todo, columns, batch_size, scorer, out, summary, bar, on_unit_done)
         summary.elapsed_s = time.perf_counter() - start
         return summary
+    import ray
+
     files = _model_files(Path(model_dir))
     with ray_session(ray_address, workers, log_file):
         ensure_ray()
@@ -635,7 +638,7 @@ def _unit_columns(unit: LibraryUnit) -> list[str]:
 def _drive(todo: list[LibraryUnit], columns: list[str], batch_size: int, actors: list[Any],
            out: Path, summary: ScreenSummary, bar: Any,
            on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None,
-           item_column: str = "") -> None:
+           item_column: str) -> None:
     """Feed batches to the actors (at most two in flight each) and write finished units."""
     import ray
 
@@ -686,7 +689,7 @@ def _drive(todo: list[LibraryUnit], columns: list[str], batch_size: int, actors:
 
 def _finish_unit(state: _Pending, out: Path, summary: ScreenSummary,
                  on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None,
-                 item_column: str = "") -> None:
+                 item_column: str) -> None:
     """Write a complete unit's scored and rejects shards, then report it."""
     order = sorted(state.scored)
     scored = (pd.concat([state.scored[k] for k in order], ignore_index=True) if order

@@ -69,6 +69,8 @@ __all__ = [
 #: measure it (it may be proposed again); ``failed``: the lab tried and could not measure
 #: it (never proposed again).
 PROPOSAL_STATUSES = ("proposed", "measured", "dropped", "abandoned", "failed")
+#: The statuses a pending proposal can be closed with (``e2t proposals abandon|fail``).
+CLOSED_STATUSES = ("abandoned", "failed")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS schema_migration (
@@ -925,7 +927,7 @@ class Store:
         Raises:
             StoreError: if ``status`` is not ``abandoned`` or ``failed``.
         """
-        if status not in ("abandoned", "failed"):
+        if status not in CLOSED_STATUSES:
             raise StoreError(f"proposals can be closed as 'abandoned' or 'failed', "
                              f"not {status!r}")
         ids = pd.DataFrame({"id": sorted({str(i) for i in material_ids})}, dtype="string")

@@ -219,15 +219,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USER_ERROR)
     except SystemExit:
         raise
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, *_click_classes("Abort")):
         err_console.print("[red]interrupted[/red]; run the same command again to resume")
         sys.exit(EXIT_INTERRUPTED)
     except _click_classes("ClickException") as exc:
         exc.show()  # type: ignore[attr-defined]  # usage line, then the problem
         sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
-    except _click_classes("Abort"):
-        err_console.print("[red]interrupted[/red]; run the same command again to resume")
-        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # an internal error: keep the traceback, show one line
         log = _write_internal_log()
         err_console.print(

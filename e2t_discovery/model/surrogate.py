@@ -484,7 +484,7 @@ class E2TSurrogate:
             self._ood_threshold = math.inf
             return self._ood_threshold
         chosen = labels[np.argsort(-counts, kind="stable")[:max_domains]]
-        X, y, domains = self._X, self._y, self._domains
+        X, y, domains, caches = self._X, self._y, self._domains, self._caches
         pooled: list[np.ndarray] = []
         try:
             for label in chosen:
@@ -494,9 +494,8 @@ class E2TSurrogate:
                 self._domains = domains[rest]
                 self._refresh_caches()
                 pooled.append(np.asarray(self.domain_distance(_rows(X, held)), dtype=float))
-        finally:
-            self._X, self._y, self._domains = X, y, domains
-            self._refresh_caches()
+        finally:  # the caches of the full support are put back as they were
+            self._X, self._y, self._domains, self._caches = X, y, domains, caches
         self._ood_threshold = float(np.quantile(np.concatenate(pooled), quantile))
         return self._ood_threshold
 
@@ -523,11 +522,15 @@ class E2TSurrogate:
         self._append(X, y, np.full(y.shape[0], new_dom, dtype=np.int64))
         return self
 
-    def _append(self, X: Any, y: np.ndarray, domains: np.ndarray) -> None:
+    def _extend(self, X: Any, y: np.ndarray, domains: np.ndarray) -> None:
+        """Append validated points to the support (caches not refreshed)."""
         self._ood_threshold = None
         self._X = self.inputs.concat(self._X, X)
         self._y = np.concatenate([self._y, y])
         self._domains = np.concatenate([self._domains, domains])
+
+    def _append(self, X: Any, y: np.ndarray, domains: np.ndarray) -> None:
+        self._extend(X, y, domains)
         # Re-embedding the whole support (one encoder pass, milliseconds for thousands of
         # rows) keeps the batching identical to a freshly loaded model, so save -> load
         # reproduces predictions bit for bit.
@@ -568,9 +571,7 @@ class E2TSurrogate:
         offset = int(self._domains.max()) + 1
         new_doms = (np.full(y.shape[0], offset, dtype=np.int64) if groups is None
                     else encode_domains(groups, y.shape[0]) + offset)
-        self._X = self.inputs.concat(self._X, X)
-        self._y = np.concatenate([self._y, y])
-        self._domains = np.concatenate([self._domains, new_doms])
+        self._extend(X, y, new_doms)
         return np.arange(n_old, self.n_support)
 
     def _adapt_episodes(self, new_rows: np.ndarray, steps: int,

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import inspect
 from importlib.metadata import entry_points
 from typing import Any
 
 from e2t_discovery.exceptions import StrategyError
+from e2t_discovery.param_types import parameter_types
 from e2t_discovery.strategies.base import Choice, Context, Strategy
 
 __all__ = [
@@ -96,7 +96,7 @@ def get(name: str, **params: Any) -> Strategy:
             parameter (listing the accepted ones) or a bad parameter value.
     """
     cls = strategy_class(name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    accepted = list(parameter_types(cls))
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise StrategyError(f"strategy {name!r} has no parameter(s) {', '.join(unknown)}; "
