@@ -19,8 +19,8 @@ from e2t_discovery.exceptions import E2TError
 
 if TYPE_CHECKING:
     from e2t_discovery import strategies
-    from e2t_discovery.campaign import Campaign
-    from e2t_discovery.config import CampaignConfig
+    from e2t_discovery.config.schema import CampaignConfig
+    from e2t_discovery.loop.campaign import Campaign
     from e2t_discovery.model import E2TSurrogate
 
 __all__ = ["Campaign", "CampaignConfig", "E2TError", "E2TSurrogate", "strategies",
@@ -30,8 +30,8 @@ __version__ = "0.1.0"
 
 #: Public name -> (module, attribute; None for the module itself).
 _LAZY: dict[str, tuple[str, str | None]] = {
-    "Campaign": ("e2t_discovery.campaign", "Campaign"),
-    "CampaignConfig": ("e2t_discovery.config", "CampaignConfig"),
+    "Campaign": ("e2t_discovery.loop.campaign", "Campaign"),
+    "CampaignConfig": ("e2t_discovery.config.schema", "CampaignConfig"),
     "E2TSurrogate": ("e2t_discovery.model", "E2TSurrogate"),
     "strategies": ("e2t_discovery.strategies", None),
 }

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from e2t_discovery import datasets
+from e2t_discovery.data import datasets
 from e2t_discovery.featurize import get_featurizer
 from e2t_discovery.model import E2TSurrogate
 

@@ -14,7 +14,7 @@ Strategies, each with the same initial data, budget and batch size per seed: ``r
 ``rf-ucb`` (random forest, UCB), ``gp-ei`` (BoTorch SingleTaskGP, LogEI), ``e2t-ucb``,
 ``e2t-qlognei`` and ``e2t-new-domain`` (E2T surrogate, conditioned on every batch and
 fine-tuned when a domain gets its first few measurements). Baselines are refitted from
-scratch every round. Everything runs in process (:func:`e2t_discovery.simulate.
+scratch every round. Everything runs in process (:func:`e2t_discovery.loop.simulate.
 run_retrospective`), one thread, no Ray and no store.
 
 Metrics per (task, strategy): measurements to the first target (the fraction of runs that
@@ -54,10 +54,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from e2t_discovery import datasets
-from e2t_discovery.adaptation import AdaptPolicy
+from e2t_discovery.data import datasets
 from e2t_discovery.featurize import get_featurizer
-from e2t_discovery.simulate import (
+from e2t_discovery.loop.adaptation import AdaptPolicy
+from e2t_discovery.loop.simulate import (
     first_hit,
     fraction_found,
     random_first_hit_expectation,
@@ -207,7 +207,7 @@ def _frame(mean: np.ndarray, std: np.ndarray, domains: np.ndarray) -> pd.DataFra
 
 
 def make_selector(strategy: str, beta: float) -> Callable[..., np.ndarray]:
-    """Return a :class:`~e2t_discovery.simulate.Selector` backed by ``strategies.get``."""
+    """Return a :class:`~e2t_discovery.loop.simulate.Selector` backed by ``strategies.get``."""
     from e2t_discovery import strategies
 
     name = {"random": "random", "rf-ucb": "ucb", "gp-ei": "logei", "e2t-ucb": "ucb",

@@ -105,7 +105,7 @@ def _pi1070_cell(args: tuple[int, str, list[int]]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from e2t_discovery.datasets import load_pi1070, pi1070_class_splits
+    from e2t_discovery.data.datasets import load_pi1070, pi1070_class_splits
     from e2t_discovery.featurize import get_featurizer
     from e2t_discovery.model.benchmark import evaluate_split
 
@@ -127,7 +127,7 @@ def _hoip(split: str, seeds: list[int], with_graph: bool = True) -> dict[str, An
     import torch
 
     torch.set_num_threads(1)
-    from e2t_discovery.datasets import hoip_domains, hoip_split, load_hoip
+    from e2t_discovery.data.datasets import hoip_domains, hoip_split, load_hoip
     from e2t_discovery.featurize import get_featurizer
     from e2t_discovery.model.benchmark import evaluate_split
 

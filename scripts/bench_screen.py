@@ -36,11 +36,11 @@ import pandas as pd
 import psutil
 import torch
 
-from e2t_discovery.datasets import load_pi1070
+from e2t_discovery.data.datasets import load_pi1070
 from e2t_discovery.featurize import get_featurizer
-from e2t_discovery.library import generate_polymer_library, library_shards
 from e2t_discovery.model import E2TSurrogate
-from e2t_discovery.screen import ScoreSettings, screen_library
+from e2t_discovery.screen.library import generate_polymer_library, library_shards
+from e2t_discovery.screen.pipeline import ScoreSettings, screen_library
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -6,7 +6,7 @@ prefixes of one virtual polymer library and the shipped-settings model of
 ``bench_screen.py``, the wall time of ``screen_library`` in process (one process, the
 same batches and shards) and on a fresh local Ray with ``--workers`` actors, fits
 ``time = start-up + n / rate`` to each, and prints the break-even size where Ray starts
-to pay. ``e2t_discovery.screen.IN_PROCESS_MAX_ROWS`` is set from this figure.
+to pay. ``e2t_discovery.screen.pipeline.IN_PROCESS_MAX_ROWS`` is set from this figure.
 
 Prints a table and writes JSON to ``scripts/results/bench_screen_in_process.json``::
 
@@ -32,8 +32,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_screen import _library, _model  # noqa: E402
 
-from e2t_discovery.library import library_shards  # noqa: E402
-from e2t_discovery.screen import IN_PROCESS_MAX_ROWS, ScoreSettings, screen_library  # noqa: E402
+from e2t_discovery.screen.library import library_shards  # noqa: E402
+from e2t_discovery.screen.pipeline import IN_PROCESS_MAX_ROWS, ScoreSettings, screen_library  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

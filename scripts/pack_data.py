@@ -4,7 +4,7 @@ Writes ``PI1070.csv.xz``, ``hoip/hoip.csv.xz``, ``hoip/structures.tar.xz`` (the 
 sorted, with fixed owner, mode and time, so the archive is the same on every run with the
 same liblzma) and ``SHA256SUMS`` (the uncompressed tables, as in the data folder's own
 ``SHA256SUMS``, and the three compressed files), and copies ``PI1070.LICENSE``. The
-tables' checksums must equal the ones pinned in :mod:`e2t_discovery.datasets`. Prints one
+tables' checksums must equal the ones pinned in :mod:`e2t_discovery.data.datasets`. Prints one
 row per file and writes the same as JSON::
 
     python scripts/pack_data.py --source ../shared/data
@@ -22,7 +22,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from e2t_discovery import datasets
+from e2t_discovery.data import datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 XZ_PRESET = 9 | lzma.PRESET_EXTREME
@@ -54,7 +54,7 @@ def pack(source: Path, out: Path) -> list[dict[str, object]]:
                                (datasets.HOIP_FILE, hoip, datasets.HOIP_SHA256)):
         if _sha256(data) != pinned:
             raise SystemExit(f"{source / name} has SHA-256 {_sha256(data)}, but "
-                             f"e2t_discovery.datasets pins {pinned}; use the matching data")
+                             f"e2t_discovery.data.datasets pins {pinned}; use the matching data")
     tar = _structures_tar(source / "hoip" / "structures")
     files = {
         datasets.PI1070_FILE + ".xz": lzma.compress(pi1070, preset=XZ_PRESET),

@@ -69,7 +69,7 @@ HOIP_CANDIDATES: dict[str, dict[str, Any]] = {
 
 def _hoip(args: argparse.Namespace) -> dict[str, Any]:
     """Inner leave-one-domain-out on the ten domains that are neither GeF nor PbI."""
-    from e2t_discovery.datasets import hoip_domains, load_hoip
+    from e2t_discovery.data.datasets import hoip_domains, load_hoip
     from e2t_discovery.featurize import get_featurizer
     from e2t_discovery.model import E2TSurrogate
     from e2t_discovery.model.baselines import make_baseline
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                   "the ten HOIP domains other than Ge-F and Pb-I", "results": _hoip(args)}
         args.out.write_text(json.dumps(record, indent=1))
         return 0
-    from e2t_discovery.datasets import load_pi1070
+    from e2t_discovery.data.datasets import load_pi1070
     from e2t_discovery.featurize import get_featurizer
     from e2t_discovery.model import E2TSurrogate
     from e2t_discovery.model.baselines import make_baseline

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selection; return the exit code."""
     import torch
 
-    from e2t_discovery.datasets import load_pi1070, pi1070_class_splits
+    from e2t_discovery.data.datasets import load_pi1070, pi1070_class_splits
     from e2t_discovery.featurize import get_featurizer
     from e2t_discovery.model import E2TSurrogate
     from e2t_discovery.model.benchmark import environment_info

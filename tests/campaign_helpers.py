@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from e2t_discovery.store import Store
+from e2t_discovery.store.db import Store
 
 PROPERTY = "thermal_conductivity"
 
@@ -98,7 +98,7 @@ def write_composition_config(folder: Path) -> Path:
 
 def pi1070_lab_frame(data_dir: Path, start: int = 0, n: int = 100) -> pd.DataFrame:
     """Return ``n`` PI1070 rows (from ``start``) as a lab file: id, smiles, value, unit, class."""
-    from e2t_discovery.datasets import load_pi1070
+    from e2t_discovery.data.datasets import load_pi1070
 
     df = load_pi1070(data_dir)
     df = df[df[PROPERTY].notna()].iloc[start:start + n]

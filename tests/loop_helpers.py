@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from e2t_discovery import datasets
-from e2t_discovery.campaign import Campaign
+from e2t_discovery.data import datasets
+from e2t_discovery.loop.campaign import Campaign
 
 PROPERTY = "thermal_conductivity"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from e2t_discovery.adaptation import AdaptPolicy, plan_update
 from e2t_discovery.exceptions import ConfigError
+from e2t_discovery.loop.adaptation import AdaptPolicy, plan_update
 
 
 def test_fine_tune_when_a_domain_reaches_threshold() -> None:

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 from campaign_helpers import PROPERTY, pi1070_lab_frame, write_polymer_config
 
-from e2t_discovery.campaign import DB_NAME, Campaign, artifact_sha256
-from e2t_discovery.config import load_config
+from e2t_discovery.config.schema import load_config
 from e2t_discovery.exceptions import (
     ConfigError,
     FeaturizationError,
@@ -20,6 +19,7 @@ from e2t_discovery.exceptions import (
     StoreBusyError,
     StoreError,
 )
+from e2t_discovery.loop.campaign import DB_NAME, Campaign, artifact_sha256
 from e2t_discovery.model import E2TSurrogate
 
 
@@ -65,7 +65,7 @@ def test_open_while_another_writer_holds_it_is_busy(tmp_path: Path) -> None:
 
     config = write_polymer_config(tmp_path)
     Campaign.create("alpha", config, root=tmp_path).close()
-    hold = ("import sys,time\nfrom e2t_discovery.campaign import Campaign\n"
+    hold = ("import sys,time\nfrom e2t_discovery.loop.campaign import Campaign\n"
             "c = Campaign.open('alpha', root=sys.argv[1])\nprint('ok', flush=True)\n"
             "time.sleep(30)\n")
     proc = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)],

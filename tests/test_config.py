@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e2t_discovery.config import CampaignConfig, load_config
+from e2t_discovery.config.schema import CampaignConfig, load_config
+from e2t_discovery.config.templates import templates_dir
 from e2t_discovery.exceptions import ConfigError
-from e2t_discovery.templates import templates_dir
 
 CAMPAIGNS = templates_dir()
 SHIPPED = ["pi1070-tc.toml", "hoip-bandgap.toml"]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from e2t_discovery import strategies
-from e2t_discovery.config import CampaignConfig, load_config
-from e2t_discovery.config_check import check_config
+from e2t_discovery.config.check import check_config
+from e2t_discovery.config.schema import CampaignConfig, load_config
+from e2t_discovery.config.templates import templates_dir
 from e2t_discovery.exceptions import ConfigError, StrategyError
 from e2t_discovery.param_types import parameter_types, type_problem
-from e2t_discovery.templates import templates_dir
 
 CAMPAIGNS = templates_dir()
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e2t_discovery import datasets
-from e2t_discovery.datasets import (
+from e2t_discovery.data import datasets
+from e2t_discovery.data.datasets import (
     HOIP_SHA256,
     HOIP_STRUCTURES_ARCHIVE,
     PI1070_BENCHMARK_PROPERTIES,

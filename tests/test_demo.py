@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from e2t_discovery import datasets
-from e2t_discovery.demo import (
+from e2t_discovery.data import datasets
+from e2t_discovery.exceptions import DataError
+from e2t_discovery.loop.demo import (
     DEMO_CONFIG,
     SEED_CLASSES,
     initial_rows,
     random_first_hit,
     run_demo,
 )
-from e2t_discovery.exceptions import DataError
 
 
 def test_initial_data_come_from_seed_classes_without_any_top_polymer(data_dir: Path) -> None:
@@ -31,7 +31,7 @@ def test_initial_data_come_from_seed_classes_without_any_top_polymer(data_dir: P
 
 
 def test_demo_config_is_a_valid_campaign_file() -> None:
-    from e2t_discovery.config import load_config
+    from e2t_discovery.config.schema import load_config
 
     cfg = load_config(DEMO_CONFIG)
     assert cfg.target.property == "thermal_conductivity"

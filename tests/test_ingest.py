@@ -22,10 +22,10 @@ from campaign_helpers import (
     write_polymer_config,
 )
 
-from e2t_discovery.campaign import DB_NAME, Campaign
+from e2t_discovery.config.templates import template_path
 from e2t_discovery.exceptions import IngestError
-from e2t_discovery.ingest import domain_from_elements
-from e2t_discovery.templates import template_path
+from e2t_discovery.loop.campaign import DB_NAME, Campaign
+from e2t_discovery.loop.ingest import domain_from_elements
 
 SMILES = ["*CC*", "*CC(*)C", "*CC(*)c1ccccc1", "*OCC*", "*CC(*)Cl"]
 
@@ -306,7 +306,7 @@ def _big_csv(path: Path, n: int, bad_row: int | None = None, seed: int = 0) -> P
 
 _INGEST = textwrap.dedent("""
     import resource, sys
-    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.loop.campaign import Campaign
     from e2t_discovery.exceptions import E2TError
     with Campaign.open(sys.argv[1], root=sys.argv[2], timeout_s=float(sys.argv[4])) as c:
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -633,8 +633,8 @@ def test_physical_bounds_apply_after_unit_conversion(tmp_path: Path) -> None:
 
 
 def test_shipped_campaign_files_bound_their_targets() -> None:
-    from e2t_discovery.config import load_config
-    from e2t_discovery.templates import templates_dir
+    from e2t_discovery.config.schema import load_config
+    from e2t_discovery.config.templates import templates_dir
 
     shipped = templates_dir()
     bounds = {p.name: load_config(p).target.min for p in sorted(shipped.glob("*.toml"))}

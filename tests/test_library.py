@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from e2t_discovery.datasets import load_pi1070
+from e2t_discovery.data.datasets import load_pi1070
 from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.featurize.polymer import canonical_psmiles
-from e2t_discovery.library import (
+from e2t_discovery.screen.library import (
     generate_chunk,
     generate_polymer_library,
     read_library,

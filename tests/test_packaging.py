@@ -57,7 +57,7 @@ def test_wheel_runs_demo_init_and_loaders_from_a_new_venv(tmp_path: Path) -> Non
     listed = _run([e2t, "templates"], 300, cwd=work, env=env)
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [
         "hoip-bandgap", "pi1070-demo", "pi1070-tc"]
-    check = ("import e2t_discovery, e2t_discovery.datasets as d; "
+    check = ("import e2t_discovery, e2t_discovery.data.datasets as d; "
              "print(e2t_discovery.__file__); h = d.load_hoip(); print(len(h), h.cif_path[0])")
     loaded = _run([venv / "bin" / "python", "-c", check], 600, cwd=work, env=env)
     where, line = loaded.stdout.splitlines()

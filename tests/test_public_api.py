@@ -26,8 +26,8 @@ def test_package_and_cli_import_nothing_heavy() -> None:
 def test_public_names_resolve_on_first_use() -> None:
     import e2t_discovery as e2t
     from e2t_discovery import strategies
-    from e2t_discovery.campaign import Campaign
-    from e2t_discovery.config import CampaignConfig
+    from e2t_discovery.config.schema import CampaignConfig
+    from e2t_discovery.loop.campaign import Campaign
     from e2t_discovery.model import E2TSurrogate
 
     assert e2t.Campaign is Campaign and e2t.CampaignConfig is CampaignConfig

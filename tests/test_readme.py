@@ -55,7 +55,7 @@ def test_quick_start_runs_the_demo_without_a_data_folder() -> None:
 
 
 def test_every_file_the_loop_example_uses_is_made_by_its_snippet(tmp_path: Path) -> None:
-    from e2t_discovery.simulate import LabTable
+    from e2t_discovery.loop.simulate import LabTable
 
     block = _loop_block()
     (snippet,) = re.findall(r"python - <<'PY'\n(.*?)\nPY\n", block, flags=re.S)

@@ -15,10 +15,10 @@ from campaign_helpers import logical_content
 from campaign_helpers import run_main as _main
 from loop_helpers import make_campaign
 
-from e2t_discovery.campaign import DB_NAME, Campaign
 from e2t_discovery.exceptions import E2TError
 from e2t_discovery.featurize.polymer import canonical_psmiles
-from e2t_discovery.report import (
+from e2t_discovery.loop.campaign import DB_NAME, Campaign
+from e2t_discovery.report.html import (
     MAX_DOMAIN_ROWS,
     ReportData,
     axis_label,

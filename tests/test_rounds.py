@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from loop_helpers import make_campaign
 
-from e2t_discovery.adaptation import AdaptPolicy
-from e2t_discovery.campaign import Campaign
 from e2t_discovery.exceptions import E2TError
-from e2t_discovery.rounds import next_round, run_campaign
-from e2t_discovery.simulate import LabTable
+from e2t_discovery.loop.adaptation import AdaptPolicy
+from e2t_discovery.loop.campaign import Campaign
+from e2t_discovery.loop.rounds import next_round, run_campaign
+from e2t_discovery.loop.simulate import LabTable
 
 
 def _check_consistent(campaign: Campaign, rounds: int, batch: int, n_initial: int) -> None:

@@ -15,12 +15,12 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from e2t_discovery.datasets import load_pi1070
+from e2t_discovery.data.datasets import load_pi1070
 from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.featurize import get_featurizer
 from e2t_discovery.featurize.polymer import canonical_psmiles
 from e2t_discovery.model import E2TSurrogate
-from e2t_discovery.screen import (
+from e2t_discovery.screen.pipeline import (
     REJECT_COLUMNS,
     SCORE_COLUMNS,
     ScoreSettings,
@@ -189,7 +189,7 @@ def test_library_errors_name_the_problem(candidates, tmp_path):
 
 
 def test_domains_from_elements_for_compositions(data_dir):
-    from e2t_discovery.datasets import load_hoip
+    from e2t_discovery.data.datasets import load_hoip
 
     hoip = load_hoip(data_dir).iloc[::10].head(80)
     featurizer = get_featurizer("composition")
@@ -209,7 +209,7 @@ def test_domains_from_elements_for_compositions(data_dir):
 _QUIET = textwrap.dedent("""
     import json, sys
     import ray
-    from e2t_discovery.screen import ScoreSettings, screen_library
+    from e2t_discovery.screen.pipeline import ScoreSettings, screen_library
     lib, model, out = sys.argv[1:4]
     settings = ScoreSettings(kind="polymer", item_column="smiles", beta=2.0)
     small = screen_library(lib, model, out + "/a", settings, batch_size=64, progress=False)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e2t_discovery.adaptation import AdaptPolicy
 from e2t_discovery.exceptions import DataError
-from e2t_discovery.simulate import (
+from e2t_discovery.loop.adaptation import AdaptPolicy
+from e2t_discovery.loop.simulate import (
     LabTable,
     first_hit,
     fraction_found,

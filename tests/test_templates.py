@@ -6,9 +6,9 @@ import tomllib
 
 import pytest
 
-from e2t_discovery.config import load_config
+from e2t_discovery.config.schema import load_config
+from e2t_discovery.config.templates import list_templates, template_path, templates_dir
 from e2t_discovery.exceptions import ConfigError
-from e2t_discovery.templates import list_templates, template_path, templates_dir
 
 NAMES = ["hoip-bandgap", "pi1070-demo", "pi1070-tc"]
 

@@ -29,7 +29,7 @@ from typer.core import TyperGroup
 from e2t_discovery.exceptions import E2TError
 
 if TYPE_CHECKING:
-    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.loop.campaign import Campaign
 
 __all__ = ["app", "main", "campaigns_root", "open_campaign", "create_campaign",
            "remember_campaign", "plain_console", "DirOption", "LibraryOption", "WorkersOption",
@@ -154,7 +154,7 @@ def remember_campaign(campaign: Campaign) -> None:
 
 def open_campaign(name: str, directory: Path | None, read_only: bool = False) -> Campaign:
     """Open campaign ``name`` under :func:`campaigns_root` and remember its log file."""
-    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.loop.campaign import Campaign
 
     campaign = Campaign.open(name, root=campaigns_root(directory), read_only=read_only)
     remember_campaign(campaign)
@@ -163,7 +163,7 @@ def open_campaign(name: str, directory: Path | None, read_only: bool = False) ->
 
 def create_campaign(name: str, config: Path, directory: Path | None) -> Campaign:
     """Create campaign ``name`` under :func:`campaigns_root` and remember its log file."""
-    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.loop.campaign import Campaign
 
     campaign = Campaign.create(name, config, root=campaigns_root(directory))
     remember_campaign(campaign)

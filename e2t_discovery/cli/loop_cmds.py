@@ -1,8 +1,8 @@
 """CLI commands of the closed loop: ``e2t run``, ``e2t demo`` and ``e2t report``.
 
 Each command parses its arguments, calls the library function of the same name
-(:func:`e2t_discovery.rounds.run_campaign`, :func:`e2t_discovery.demo.run_demo`,
-:func:`e2t_discovery.report.write_report`) and prints a compact table.
+(:func:`e2t_discovery.loop.rounds.run_campaign`, :func:`e2t_discovery.loop.demo.run_demo`,
+:func:`e2t_discovery.report.html.write_report`) and prints a compact table.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def run(
 ) -> None:
     """Run the closed loop (adapt -> screen -> propose -> measure) for N rounds."""
     from e2t_discovery.cli.proposal_cmds import print_proposals
-    from e2t_discovery.rounds import RoundResult, run_campaign
-    from e2t_discovery.simulate import LabTable
+    from e2t_discovery.loop.rounds import RoundResult, run_campaign
+    from e2t_discovery.loop.simulate import LabTable
 
     with open_campaign(name, directory) as campaign:
         cfg = campaign.config
@@ -128,7 +128,7 @@ def demo(
     directory: DirOption = None,
 ) -> None:
     """Run a retrospective discovery campaign on PI1070 and write its report."""
-    from e2t_discovery.demo import SEED_CLASSES, DemoRow, run_demo
+    from e2t_discovery.loop.demo import SEED_CLASSES, DemoRow, run_demo
 
     console.print(f"e2t demo: maximize thermal conductivity of PI1070 polymers, starting "
                   f"from classes {', '.join(SEED_CLASSES)} only (the top-1% lie elsewhere)",
@@ -176,14 +176,14 @@ def report(
     directory: DirOption = None,
 ) -> None:
     """Write an HTML report: setup, rounds, prediction scores, plots and proposals."""
-    from e2t_discovery.report import (
+    from e2t_discovery.loop.simulate import LabTable
+    from e2t_discovery.report.html import (
         campaign_report_data,
         check_out_dir,
         holdout_predictions,
         round_summary,
         write_report,
     )
-    from e2t_discovery.simulate import LabTable
 
     check_out_dir(out)
     if holdout is not None and not holdout.is_file():

@@ -1,6 +1,6 @@
 """CLI commands of the surrogate: ``e2t train`` and ``e2t predict``.
 
-Each command parses its arguments, calls the :class:`~e2t_discovery.campaign.Campaign`
+Each command parses its arguments, calls the :class:`~e2t_discovery.loop.campaign.Campaign`
 method of the same name and prints a short summary.
 """
 
@@ -50,7 +50,7 @@ def predict(
     A row that cannot be predicted (e.g. an invalid p-SMILES) is kept, with its reason in
     the ``reject_reason`` column and NaN mean, std and distance.
     """
-    from e2t_discovery.ingest import Problem
+    from e2t_discovery.loop.ingest import Problem
 
     with open_campaign(name, directory, read_only=True) as campaign:
         predictions = campaign.predict_file(input, out, version=version)

@@ -50,7 +50,7 @@ def _cell(value: object) -> str:
 
 
 def print_proposals(out: Console, frame: pd.DataFrame, unit: str) -> None:
-    """Print a batch (as :func:`e2t_discovery.propose.lab_frame` gives it) as a table.
+    """Print a batch (as :func:`e2t_discovery.loop.propose.lab_frame` gives it) as a table.
 
     Every column of the file but the structure, in its order; numbers to 4 significant
     digits; the unit in the header of columns that carry it.
@@ -85,8 +85,8 @@ def list_proposals(
     directory: DirOption = None,
 ) -> None:
     """Show proposals by batch: the pending ones, or those of another status."""
-    from e2t_discovery.propose import lab_frame
-    from e2t_discovery.store import PROPOSAL_STATUSES
+    from e2t_discovery.loop.propose import lab_frame
+    from e2t_discovery.store.db import PROPOSAL_STATUSES
 
     if status != "all" and status not in PROPOSAL_STATUSES:
         raise typer.BadParameter(f"{status!r} is not one of {', '.join(PROPOSAL_STATUSES)}, "
@@ -118,7 +118,7 @@ def list_proposals(
 
 def _close(name: str, status: str, ids: list[str] | None, batch: int | None,
            all_pending: bool, note: str | None, directory: DirOption) -> None:
-    from e2t_discovery.proposals import close_proposals, pending_batches, pending_summary
+    from e2t_discovery.loop.proposals import close_proposals, pending_batches, pending_summary
 
     given = sum([bool(ids), batch is not None, all_pending])
     if given != 1:

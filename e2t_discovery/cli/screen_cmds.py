@@ -69,12 +69,12 @@ def library_polymers(
                                                         "embedded copy).")] = None,
 ) -> None:
     """Generate a virtual polymer library (p-SMILES with two '*') as Parquet shards."""
-    from e2t_discovery.library import generate_polymer_library
+    from e2t_discovery.screen.library import generate_polymer_library
 
     if seeds_from is not None:
         smiles, domains, parents = _read_seeds(seeds_from)
     else:
-        from e2t_discovery.datasets import load_pi1070
+        from e2t_discovery.data.datasets import load_pi1070
 
         pi = load_pi1070(data_dir)
         smiles = pi["smiles"].astype(str).tolist()
@@ -98,7 +98,7 @@ def screen(
     directory: DirOption = None,
 ) -> None:
     """Score a candidate library with the campaign's current model (resumable)."""
-    from e2t_discovery.screen import screen_campaign
+    from e2t_discovery.screen.pipeline import screen_campaign
 
     with open_campaign(name, directory) as campaign:
         run_id, summary = screen_campaign(campaign, library, batch_size=chunk_size,
@@ -135,7 +135,7 @@ def propose(
 ) -> None:
     """Choose a batch with a strategy, record it in the store and write it as CSV."""
     from e2t_discovery.cli.proposal_cmds import print_proposals
-    from e2t_discovery.propose import propose_campaign, write_proposals
+    from e2t_discovery.loop.propose import propose_campaign, write_proposals
 
     with open_campaign(name, directory) as campaign:
         cfg = campaign.config.strategy

@@ -1,6 +1,6 @@
 """CLI commands of the campaign store: ``e2t init``, ``e2t ingest``, ``e2t status``, ``e2t export``.
 
-Each command parses its arguments, calls the :class:`~e2t_discovery.campaign.Campaign`
+Each command parses its arguments, calls the :class:`~e2t_discovery.loop.campaign.Campaign`
 method of the same name and prints a short summary with rich.
 """
 
@@ -21,7 +21,7 @@ from e2t_discovery.cli import (
     plain_console,
 )
 from e2t_discovery.cli.template_cmds import campaign_file
-from e2t_discovery.config import load_config
+from e2t_discovery.config.schema import load_config
 
 __all__ = ["init", "ingest", "status", "export", "list_campaigns"]
 
@@ -189,8 +189,8 @@ def export(
 @app.command("list")
 def list_campaigns(directory: DirOption = None) -> None:
     """List the campaigns under --dir: target, measurements, round, last model."""
-    from e2t_discovery.campaign import Campaign
     from e2t_discovery.exceptions import StoreError
+    from e2t_discovery.loop.campaign import Campaign
 
     root = campaigns_root(directory)
     folders = (sorted(p.parent for p in root.glob("*/campaign.duckdb")) if root.is_dir()

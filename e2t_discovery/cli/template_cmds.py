@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from e2t_discovery.cli import app, plain_console
-from e2t_discovery.templates import list_templates, template_path
+from e2t_discovery.config.templates import list_templates, template_path
 
 __all__ = ["templates", "campaign_file"]
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from e2t_discovery.cli import WORKFLOW, app, main
-from e2t_discovery.propose import write_proposals
+from e2t_discovery.loop.propose import write_proposals
 
 runner = CliRunner()
 

@@ -16,7 +16,7 @@ import pytest
 from campaign_helpers import run_main as _main
 
 from e2t_discovery.cli import main
-from e2t_discovery.templates import templates_dir
+from e2t_discovery.config.templates import templates_dir
 
 CAMPAIGNS = templates_dir()
 PI = "pi1070-tc"

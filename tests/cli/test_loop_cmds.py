@@ -12,9 +12,9 @@ from campaign_helpers import run_main as _main
 from loop_helpers import make_campaign
 from typer.testing import CliRunner
 
-from e2t_discovery.campaign import Campaign
 from e2t_discovery.cli import app
 from e2t_discovery.featurize.polymer import canonical_psmiles
+from e2t_discovery.loop.campaign import Campaign
 
 runner = CliRunner()
 

@@ -12,9 +12,9 @@ import pytest
 from campaign_helpers import pi1070_lab_frame, write_polymer_config
 from typer.testing import CliRunner
 
-from e2t_discovery.campaign import Campaign
 from e2t_discovery.cli import app, main
-from e2t_discovery.templates import template_path
+from e2t_discovery.config.templates import template_path
+from e2t_discovery.loop.campaign import Campaign
 
 runner = CliRunner()
 E2T = [sys.executable, "-c", "from e2t_discovery.cli import main; main()"]

@@ -11,8 +11,8 @@ import pytest
 from campaign_helpers import logical_content, pi1070_lab_frame, write_polymer_config
 from campaign_helpers import run_main as _run
 
-from e2t_discovery.campaign import DB_NAME, Campaign
 from e2t_discovery.featurize.polymer import canonical_psmiles
+from e2t_discovery.loop.campaign import DB_NAME, Campaign
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e2t_discovery.campaign import Campaign
 from e2t_discovery.cli import main
-from e2t_discovery.datasets import load_pi1070
+from e2t_discovery.data.datasets import load_pi1070
+from e2t_discovery.loop.campaign import Campaign
 
 CONFIG = """
 [campaign]

@@ -13,9 +13,9 @@ from campaign_helpers import run_main as _main
 from typer.testing import CliRunner
 
 import e2t_discovery.cli as cli
-from e2t_discovery.campaign import Campaign
 from e2t_discovery.cli import app
-from e2t_discovery.templates import template_path
+from e2t_discovery.config.templates import template_path
+from e2t_discovery.loop.campaign import Campaign
 
 runner = CliRunner()
 E2T = [sys.executable, "-c", "from e2t_discovery.cli import main; main()"]

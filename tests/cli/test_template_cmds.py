@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from campaign_helpers import run_main as _main
 
-from e2t_discovery.config import load_config
-from e2t_discovery.templates import template_path
+from e2t_discovery.config.schema import load_config
+from e2t_discovery.config.templates import template_path
 
 E2T = [sys.executable, "-c", "from e2t_discovery.cli import main; main()"]
 

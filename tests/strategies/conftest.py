@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from e2t_discovery.datasets import load_pi1070
+from e2t_discovery.data.datasets import load_pi1070
 from e2t_discovery.featurize import get_featurizer
 from e2t_discovery.model import E2TSurrogate
 

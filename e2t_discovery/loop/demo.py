@@ -5,7 +5,7 @@ The campaign looks for the most thermally conductive polymers. It starts from
 holds a top-1% polymer: those lie in classes 13, 3, 1, 8 and 10, which the campaign has
 never measured. Each round the loop adapts the E2T surrogate, screens the PI1070 table as
 the candidate library, proposes a batch and "measures" it by looking the values up in the
-table, through the same ingest path lab files take (:mod:`e2t_discovery.rounds`). At the
+table, through the same ingest path lab files take (:mod:`e2t_discovery.loop.rounds`). At the
 end it writes the HTML report, including a parity plot on every polymer never measured.
 """
 
@@ -20,19 +20,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from e2t_discovery import datasets
-from e2t_discovery.adaptation import AdaptPolicy
-from e2t_discovery.campaign import DB_NAME, DEFAULT_ROOT, Campaign
+from e2t_discovery.config.templates import templates_dir
+from e2t_discovery.data import datasets
 from e2t_discovery.exceptions import E2TError
-from e2t_discovery.report import (
+from e2t_discovery.loop.adaptation import AdaptPolicy
+from e2t_discovery.loop.campaign import DB_NAME, DEFAULT_ROOT, Campaign
+from e2t_discovery.loop.rounds import RoundResult, run_campaign, update_model
+from e2t_discovery.loop.simulate import LabTable
+from e2t_discovery.report.html import (
     campaign_report_data,
     holdout_predictions,
     round_summary,
     write_report,
 )
-from e2t_discovery.rounds import RoundResult, run_campaign, update_model
-from e2t_discovery.simulate import LabTable
-from e2t_discovery.templates import templates_dir
 
 __all__ = ["DEMO_NAME", "DEMO_CONFIG", "SEED_CLASSES", "DemoRow", "DemoResult", "run_demo"]
 

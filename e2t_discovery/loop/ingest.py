@@ -50,11 +50,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from e2t_discovery.config import CampaignConfig
-from e2t_discovery.datasets import sha256_of
+from e2t_discovery.config.schema import CampaignConfig
+from e2t_discovery.data.datasets import sha256_of
 from e2t_discovery.exceptions import IngestError
 from e2t_discovery.progress import progress_bar
-from e2t_discovery.store import Store
+from e2t_discovery.store.db import Store
 
 __all__ = [
     "IngestResult",

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 import pandas as pd
 
-from e2t_discovery.config import CampaignConfig, CampaignSection, load_config
+from e2t_discovery.config.schema import CampaignConfig, CampaignSection, load_config
 from e2t_discovery.exceptions import (
     ConfigError,
     FeaturizationError,
@@ -54,7 +54,7 @@ from e2t_discovery.exceptions import (
     StoreError,
 )
 from e2t_discovery.featurize import Featurizer, get_featurizer
-from e2t_discovery.ingest import (
+from e2t_discovery.loop.ingest import (
     IngestResult,
     IngestValidationError,
     describe_missing_column,
@@ -63,7 +63,7 @@ from e2t_discovery.ingest import (
     read_excel_table,
     sniff_delimiter,
 )
-from e2t_discovery.store import PROPOSAL_STATUSES, ModelRecord, Store
+from e2t_discovery.store.db import PROPOSAL_STATUSES, ModelRecord, Store
 
 if TYPE_CHECKING:
     from e2t_discovery.model import E2TSurrogate
@@ -244,7 +244,7 @@ class Campaign:
                progress: bool = False, id_column: str | None = None,
                value_column: str | None = None, unit: str | None = None,
                column_map: dict[str, str] | None = None) -> IngestResult:
-        """Validate a lab file and load it in one transaction (see :mod:`e2t_discovery.ingest`).
+        """Validate a lab file and load it in one transaction (:mod:`e2t_discovery.loop.ingest`).
 
         ``id_column``/``value_column`` name the file's id and value columns when they
         differ from the campaign's, ``unit`` is the unit of every row of a file without a

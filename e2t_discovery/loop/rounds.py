@@ -6,13 +6,13 @@ done, and every step is safe to repeat after a crash at any point:
 - **adapt** brings the model up to date with every measurement: the first round trains
   from scratch; later rounds condition the head on the new measurements and fine-tune the
   encoder when a domain reaches the adaptation threshold
-  (:mod:`e2t_discovery.adaptation`). The new version is stored with its parent and the
+  (:mod:`e2t_discovery.loop.adaptation`). The new version is stored with its parent and the
   data it saw. Repeating it finds no measurement newer than the latest model and does
   nothing.
-- **screen** scores the library with the latest model (:func:`e2t_discovery.screen.
+- **screen** scores the library with the latest model (:func:`e2t_discovery.screen.pipeline.
   screen_campaign`); a repeated screen of the same library and model version skips the
   shards already done.
-- **propose** records a batch for the lab (:func:`e2t_discovery.propose.propose_campaign`)
+- **propose** records a batch for the lab (:func:`e2t_discovery.loop.propose.propose_campaign`)
   in one transaction; if the round already has proposals, they are kept.
 - **measure**: in simulation, the proposals are answered from a labelled table, written as
   a results file and ingested through the normal ingest path (a re-ingest of the same
@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from e2t_discovery.adaptation import AdaptPolicy, apply_update, plan_update
 from e2t_discovery.exceptions import E2TError
+from e2t_discovery.loop.adaptation import AdaptPolicy, apply_update, plan_update
 
 if TYPE_CHECKING:
-    from e2t_discovery.campaign import Campaign
-    from e2t_discovery.simulate import LabTable
+    from e2t_discovery.loop.campaign import Campaign
+    from e2t_discovery.loop.simulate import LabTable
 
 __all__ = ["STEPS", "RoundResult", "RunResult", "run_campaign", "update_model",
            "measure_from_table", "next_round", "round_progress"]
@@ -100,7 +100,7 @@ class RunResult:
         completed: Rounds of the campaign completed in total.
         waiting_for: Round whose proposals await lab results, or None.
         waiting_file: The CSV the awaited proposals were written to (lab mode), or None.
-        waiting: The awaited proposals as :func:`e2t_discovery.propose.lab_frame` gives
+        waiting: The awaited proposals as :func:`e2t_discovery.loop.propose.lab_frame` gives
             them, or None.
     """
 
@@ -213,7 +213,7 @@ def round_progress(campaign: Campaign, round: int) -> dict[str, Any]:
         ``{"measurements", "best", "best_domain", "batch_rmse", "new_domains"}`` (see
         :class:`RoundResult`).
     """
-    from e2t_discovery.report import campaign_report_data, round_summary
+    from e2t_discovery.report.html import campaign_report_data, round_summary
 
     data = campaign_report_data(campaign)
     m = data.measurements
@@ -278,9 +278,9 @@ def run_campaign(
         E2TError: if ``rounds`` < 1 or the campaign has no measurements; errors of the
             steps (screen, strategy, ingest) pass through unchanged.
     """
-    from e2t_discovery.propose import lab_frame, propose_campaign, write_proposals
-    from e2t_discovery.ray_session import ray_session
-    from e2t_discovery.screen import screen_campaign
+    from e2t_discovery.loop.propose import lab_frame, propose_campaign, write_proposals
+    from e2t_discovery.screen.pipeline import screen_campaign
+    from e2t_discovery.screen.ray_session import ray_session
 
     if rounds < 1:
         raise E2TError(f"--rounds {rounds} must be at least 1")

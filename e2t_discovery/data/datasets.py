@@ -117,7 +117,7 @@ HOIP_HALIDES: tuple[str, ...] = ("F", "Cl", "Br", "I")
 _HOIP_SPLITS: dict[str, tuple[str, str]] = {"gef": ("Ge", "F"), "pbi": ("Pb", "I")}
 _REINSTALL = "reinstall e2t-discovery (its embedded copy is damaged)"
 _HOW_TO_GET = {
-    PI1070_FILE: f"download it with e2t_discovery.datasets.download_pi1070(folder) "
+    PI1070_FILE: f"download it with e2t_discovery.data.datasets.download_pi1070(folder) "
     f"(or load_pi1070(folder, download=True)) from {PI1070_URL}",
     HOIP_FILE: "put hoip/hoip.csv and hoip/structures/ of the HOIP data (Kim et al., Sci. "
     "Data 4, 170057, 2017) there, or pass no folder to use the copy embedded in the package",

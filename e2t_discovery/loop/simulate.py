@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
-from e2t_discovery.adaptation import AdaptPolicy, apply_update, plan_update
 from e2t_discovery.exceptions import DataError
+from e2t_discovery.loop.adaptation import AdaptPolicy, apply_update, plan_update
 
 if TYPE_CHECKING:
-    from e2t_discovery.config import CampaignConfig
+    from e2t_discovery.config.schema import CampaignConfig
 
 __all__ = [
     "LabTable",

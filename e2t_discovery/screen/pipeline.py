@@ -16,7 +16,7 @@ Layers, from the inside out:
   most the shards in flight. Shards listed in ``done`` are skipped (resume). A small
   library (at most ``IN_PROCESS_MAX_ROWS`` rows to score, one worker, no cluster named)
   is scored in this process instead: same batches, same shards, no Ray start-up. Ray is
-  started only through :mod:`e2t_discovery.ray_session` (quiet, once per command).
+  started only through :mod:`e2t_discovery.screen.ray_session` (quiet, once per command).
 * :func:`screen_campaign` — joins a campaign: screens with the campaign's latest model,
   records the screen run and each finished shard in the store, resumes a run of the same
   library and model version, and registers the scores as a DuckDB view.
@@ -46,10 +46,10 @@ import pyarrow.parquet as pq
 from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.featurize.base import Featurizer
 from e2t_discovery.progress import progress_bar
-from e2t_discovery.ray_session import ensure_ray, ray_session
+from e2t_discovery.screen.ray_session import ensure_ray, ray_session
 
 if TYPE_CHECKING:
-    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.loop.campaign import Campaign
 
 __all__ = [
     "SCORE_COLUMNS",
@@ -161,7 +161,7 @@ def score_batch(
             the features); False keeps the item as is (libraries already canonical).
         domain_column: Column copied to ``domain`` (None or missing -> null domain).
         element_groups: If given, the domain is derived from the elements instead (e.g.
-            ``Pb-I``; see :func:`~e2t_discovery.ingest.domain_from_elements`): from the
+            ``Pb-I``; see :func:`~e2t_discovery.loop.ingest.domain_from_elements`): from the
             canonical formula (compositions) or the parsed structure (structures).
         beta, objective, low, high: Passed to :func:`acquisition_values`.
         file: The library file the batch comes from (recorded with each reject).
@@ -227,7 +227,7 @@ def _element_domains(kind: str, items: list[Any], forms: list[str | None], valid
 
     A row whose elements cannot be read keeps a null domain (it is still scored).
     """
-    from e2t_discovery.ingest import domain_from_elements
+    from e2t_discovery.loop.ingest import domain_from_elements
 
     out = list(domains)
     for i in valid:
@@ -702,7 +702,7 @@ def _finish_unit(state: _Pending, out: Path, summary: ScreenSummary,
     summary.n_scored += len(scored)
     summary.n_rejected += len(rejects)
     if len(rejects) and summary.first_reject is None:
-        from e2t_discovery.ingest import Problem
+        from e2t_discovery.loop.ingest import Problem
 
         first = rejects.iloc[0]
         summary.first_reject = str(Problem(str(first["file"]), str(first["reason"]),

@@ -26,10 +26,10 @@ import pandas as pd
 
 from e2t_discovery import strategies
 from e2t_discovery.exceptions import ScreenError, StrategyError
-from e2t_discovery.proposals import require_no_pending
+from e2t_discovery.loop.proposals import require_no_pending
 
 if TYPE_CHECKING:
-    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.loop.campaign import Campaign
 
 __all__ = ["PROPOSAL_COLUMNS", "propose_campaign", "lab_frame", "write_proposals"]
 

@@ -11,7 +11,8 @@ Two tiers, decided by :func:`plan_update`:
    from the source data).
 
 The policy is pure: it looks at domain counts before and after, so the closed loop
-(:mod:`e2t_discovery.rounds`) and the in-process benchmarks (:mod:`e2t_discovery.simulate`)
+(:mod:`e2t_discovery.loop.rounds`) and the in-process benchmarks
+(:mod:`e2t_discovery.loop.simulate`)
 make the same decisions.
 """
 

@@ -31,7 +31,7 @@ from scipy.stats import norm, spearmanr
 from e2t_discovery.exceptions import E2TError
 
 if TYPE_CHECKING:
-    from e2t_discovery.campaign import Campaign
+    from e2t_discovery.loop.campaign import Campaign
 
 __all__ = [
     "ReportData",

@@ -1,10 +1,10 @@
 """Check a campaign configuration against the components that will use it.
 
-:class:`~e2t_discovery.config.CampaignConfig` validates each table's own schema (and the
+:class:`~e2t_discovery.config.schema.CampaignConfig` validates each table's own schema (and the
 surrogate's options); what only the consumers know is checked here: the featurizer's
 parameters (names, types, ranges), the strategy's name and parameters, and combinations
 of tables (the objective and the strategy, clustering domains and the model settings,
-the graph encoder and the representation). :func:`~e2t_discovery.config.load_config`
+the graph encoder and the representation). :func:`~e2t_discovery.config.schema.load_config`
 runs it, so ``e2t init`` (and ``e2t init --check``) refuse a bad file before anything is
 created, with one line naming the dotted key (such as ``strategy.params.beta``), the
 value and the fix, instead of failing minutes later in ``e2t train`` or ``e2t propose``.
@@ -18,7 +18,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from e2t_discovery.config import CampaignConfig
+from e2t_discovery.config.schema import CampaignConfig
 from e2t_discovery.exceptions import ConfigError, E2TError
 from e2t_discovery.param_types import parameter_types, type_problem
 

@@ -145,7 +145,7 @@ def load_migrations() -> list[Migration]:
     Raises:
         StoreError: if two files share a number or the numbers have a gap.
     """
-    folder = resources.files("e2t_discovery") / "migrations"
+    folder = resources.files("e2t_discovery.store") / "migrations"
     found: list[Migration] = []
     for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)

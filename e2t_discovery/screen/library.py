@@ -40,7 +40,7 @@ from rdkit import Chem, rdBase
 
 from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.progress import progress_bar
-from e2t_discovery.ray_session import ensure_ray, ray_session
+from e2t_discovery.screen.ray_session import ensure_ray, ray_session
 
 __all__ = [
     "LibraryInfo",

@@ -331,12 +331,12 @@ class CampaignConfig(_Section):
 
 def load_config(path: str | Path) -> CampaignConfig:
     """Read and validate a campaign TOML file, checking it against the featurizer,
-    surrogate and strategy it names (:func:`e2t_discovery.config_check.check_config`).
+    surrogate and strategy it names (:func:`e2t_discovery.config.check.check_config`).
 
     Raises:
         ConfigError: if the file is missing, unreadable or invalid.
     """
-    from e2t_discovery.config_check import check_config
+    from e2t_discovery.config.check import check_config
 
     path = Path(path)
     try:

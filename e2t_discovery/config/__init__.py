@@ -1,0 +1,1 @@
+"""Campaign files: the schema, its checks against the registries, shipped templates."""

@@ -1,0 +1,4 @@
+"""The discovery loop: the Campaign facade and its steps.
+
+Steps: ingest, adapt, screen, propose, measure; rounds chains them resumably.
+"""

@@ -1,0 +1,1 @@
+"""Campaign report: metrics, plots and the HTML page."""

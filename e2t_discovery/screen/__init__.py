@@ -1,0 +1,1 @@
+"""Screening: the library folder, the one Ray session, the scoring pipeline."""

@@ -1,0 +1,1 @@
+"""The DuckDB campaign store: the only place that writes SQL."""
