@@ -19,7 +19,8 @@ from e2t_discovery.exceptions import (
     StoreBusyError,
     StoreError,
 )
-from e2t_discovery.loop.campaign import DB_NAME, Campaign, artifact_sha256
+from e2t_discovery.loop.campaign import DB_NAME, Campaign
+from e2t_discovery.loop.models import artifact_sha256
 from e2t_discovery.model import E2TSurrogate
 
 
@@ -141,7 +142,7 @@ def test_save_model_records_lineage(campaign: Campaign) -> None:
     first = campaign.train(progress=False)
     model = campaign.load_model()
     data = campaign.training_data()
-    child = campaign.save_model(model.condition(campaign.featurize(["*CCN*"]), [0.3]),
+    child = campaign.models.save(model.condition(campaign.featurize(["*CCN*"]), [0.3]),
                                 kind="condition", parent_version=first.version, data=data,
                                 metrics={"n_new": 1})
     assert (child.version, child.parent_version, child.kind) == (2, 1, "condition")

@@ -81,7 +81,7 @@ def test_crash_after_a_step_wrote_before_it_was_marked_resumes_cleanly(
             run_campaign(campaign, 3, simulate_with=lab, library=lib, workers=1,
                          on_round=seen.append)
         monkeypatch.setattr(campaign.store, "mark_step_done", real)
-        assert next_round(campaign) == 2
+        assert next_round(campaign.store) == 2
         out = run_campaign(campaign, 3, simulate_with=lab, library=lib, workers=1,
                            on_round=seen.append)
         assert [r.round for r in seen] == [1, 2, 3]

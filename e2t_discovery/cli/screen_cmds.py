@@ -98,10 +98,8 @@ def screen(
     directory: DirOption = None,
 ) -> None:
     """Score a candidate library with the campaign's current model (resumable)."""
-    from e2t_discovery.screen.pipeline import screen_campaign
-
     with open_campaign(name, directory) as campaign:
-        run_id, summary = screen_campaign(campaign, library, batch_size=chunk_size,
+        run_id, summary = campaign.screen(library, batch_size=chunk_size,
                                           ray_address=ray_address, workers=workers)
     console.print(
         f"screen run {run_id}: {summary.n_scored:,} scored, {summary.n_rejected:,} rejected "
@@ -135,14 +133,14 @@ def propose(
 ) -> None:
     """Choose a batch with a strategy, record it in the store and write it as CSV."""
     from e2t_discovery.cli.proposal_cmds import print_proposals
-    from e2t_discovery.loop.propose import propose_campaign, write_proposals
+    from e2t_discovery.loop.propose import write_proposals
 
     with open_campaign(name, directory) as campaign:
         cfg = campaign.config.strategy
         chosen = strategy or cfg.name
         params = _parse_params(param) if param else None
-        frame = propose_campaign(campaign, chosen, batch or cfg.batch_size, params=params,
-                                 seed=seed, allow_pending=allow_pending)
+        frame = campaign.propose(chosen, batch or cfg.batch_size, params=params, seed=seed,
+                                 allow_pending=allow_pending)
         unit = campaign.config.target.unit
     path = write_proposals(frame, out)
     console.print(f"proposed {len(frame)} candidates with {chosen!r}; wrote {path}",

@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from e2t_discovery.exceptions import ConfigError
+from e2t_discovery.objective import Objective
 
 __all__ = [
     "CampaignConfig",
@@ -163,14 +164,15 @@ class ObjectiveConfig(_Section):
 
     @model_validator(mode="after")
     def _bounds(self) -> ObjectiveConfig:
-        if self.direction == "range":
-            if self.low is None or self.high is None or not self.low < self.high:
-                raise ValueError(f"direction 'range' needs low < high; got low={self.low}, "
-                                 f"high={self.high}")
-        elif self.low is not None or self.high is not None:
-            raise ValueError(f"low/high apply only to direction 'range', not "
-                             f"{self.direction!r}; remove them")
+        try:
+            Objective(self.direction, self.low, self.high)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return self
+
+    def as_objective(self) -> Objective:
+        """This section as the :class:`~e2t_discovery.objective.Objective` value."""
+        return Objective(self.direction, self.low, self.high)
 
     @property
     def maximize(self) -> bool:
@@ -178,16 +180,11 @@ class ObjectiveConfig(_Section):
 
         For ``range`` the score to maximize is :meth:`score`, not the raw value.
         """
-        return self.direction != "minimize"
+        return self.as_objective().maximize
 
     def score(self, value: float) -> float:
         """Return a larger-is-better score of a value (negative distance outside a range)."""
-        if self.direction == "maximize":
-            return value
-        if self.direction == "minimize":
-            return -value
-        assert self.low is not None and self.high is not None
-        return -max(self.low - value, 0.0, value - self.high)
+        return float(self.as_objective().score(value))
 
 
 class DomainConfig(_Section):

@@ -23,9 +23,8 @@ import pandas as pd
 from e2t_discovery.config.templates import templates_dir
 from e2t_discovery.data import datasets
 from e2t_discovery.exceptions import E2TError
-from e2t_discovery.loop.adaptation import AdaptPolicy
 from e2t_discovery.loop.campaign import DB_NAME, DEFAULT_ROOT, Campaign
-from e2t_discovery.loop.rounds import RoundResult, run_campaign, update_model
+from e2t_discovery.loop.rounds import RoundResult
 from e2t_discovery.loop.simulate import LabTable
 from e2t_discovery.report.html import (
     campaign_report_data,
@@ -223,11 +222,9 @@ def run_demo(
             if on_round is not None:
                 on_round(row)
 
-        run_campaign(campaign, rounds, simulate_with=lab, library=library, workers=workers,
-                     progress=progress, on_round=row_of,
-                     policy=AdaptPolicy(threshold=campaign.config.model.adaptation_threshold))
-        update_model(campaign, AdaptPolicy(
-            threshold=campaign.config.model.adaptation_threshold))
+        campaign.run(rounds, simulate_with=lab, library=library, workers=workers,
+                     progress=progress, on_round=row_of)
+        campaign.update_model()
         measured = campaign.store.measurements(PROPERTY)
         found = set(measured["material_id"].astype(str)) & targets
         after = measured[measured["round"] > 0]["material_id"].astype(str).tolist()

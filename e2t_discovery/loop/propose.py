@@ -1,6 +1,6 @@
 """Propose a batch for the lab: screen results -> strategy -> store -> CSV.
 
-:func:`propose_campaign` joins a campaign's latest screen run with an acquisition
+:func:`propose_batch` joins a campaign's latest screen run with an acquisition
 strategy: it reads a shortlist of the screen (top ``shortlist`` by the screen's cheap
 acquisition plus the best ``per_domain`` of every domain, so rare domains reach
 domain-aware strategies), featurizes the shortlist and the measured materials when the
@@ -29,9 +29,12 @@ from e2t_discovery.exceptions import ScreenError, StrategyError
 from e2t_discovery.loop.proposals import require_no_pending
 
 if TYPE_CHECKING:
-    from e2t_discovery.loop.campaign import Campaign
+    from e2t_discovery.config.schema import CampaignConfig
+    from e2t_discovery.loop.features import CampaignFeatures
+    from e2t_discovery.loop.models import ModelShelf
+    from e2t_discovery.store.db import Store
 
-__all__ = ["PROPOSAL_COLUMNS", "propose_campaign", "lab_frame", "write_proposals"]
+__all__ = ["PROPOSAL_COLUMNS", "propose_batch", "lab_frame", "write_proposals"]
 
 #: Columns of the proposals CSV handed to the lab, in order. ``acquisition`` stands for the
 #: strategy's own column (``ucb``, ``lcb``, ``log_ei``, ``qlog_nei``, ``thompson_draw``,
@@ -40,28 +43,30 @@ PROPOSAL_COLUMNS = ("rank", "id", "structure", "mean", "std", "acquisition", "do
                     "domain_distance", "out_of_domain", "reason")
 
 
-def _latest_done_run(campaign: Campaign) -> int:
+def _latest_done_run(store: Store, name: str) -> int:
     """Id of the newest finished screen run with the campaign's latest model."""
-    store = campaign.store
     runs = store.screen_runs()
     record = store.latest_model()
     done = runs[(runs["status"] == "done") & runs["view_name"].notna()]
     if record is not None:
         done = done[done["model_version"] == record.version]
     if done.empty:
-        raise ScreenError(f"campaign {campaign.name!r} has no finished screen with its latest "
-                          f"model; run `e2t screen {campaign.name} --library PATH` first")
+        raise ScreenError(f"campaign {name!r} has no finished screen with its latest "
+                          f"model; run `e2t screen {name} --library PATH` first")
     return int(done["id"].max())
 
 
-def _measured(campaign: Campaign) -> pd.DataFrame:
+def _measured(store: Store, config: CampaignConfig) -> pd.DataFrame:
     """Measurements of the campaign's target: ``id, canonical, domain, value``."""
-    frame = campaign.store.measurements(property=campaign.config.target.property)
+    frame = store.measurements(property=config.target.property)
     return frame.rename(columns={"material_id": "id"})[["id", "canonical", "domain", "value"]]
 
 
-def propose_campaign(
-    campaign: Campaign,
+def propose_batch(
+    store: Store,
+    config: CampaignConfig,
+    models: ModelShelf,
+    features: CampaignFeatures,
     strategy: str,
     q: int,
     *,
@@ -76,7 +81,10 @@ def propose_campaign(
     """Choose and record a batch of ``q`` proposals.
 
     Args:
-        campaign: An open, writable campaign with a finished screen run.
+        store: The campaign's store (writable, with a finished screen run).
+        config: The campaign's configuration.
+        models: The campaign's model versions (the latest one flags out-of-domain picks).
+        features: The campaign's featurization (for strategies that use the model).
         strategy: Registered strategy name (``strategies.available()``).
         q: Batch size.
         params: Strategy parameters (default: the config's ``strategy.params`` when the
@@ -97,32 +105,30 @@ def propose_campaign(
         StrategyError: unknown strategy / parameters, or no candidate left.
         ScreenError: no finished screen run.
     """
-    cfg = campaign.config
+    cfg = config
+    name = config.campaign.name
     if params is None:
         params = dict(cfg.strategy.params) if strategy == cfg.strategy.name else {}
     strat = strategies.get(strategy, **params)
-    store = campaign.store
     if not allow_pending:
-        require_no_pending(store, campaign.name)
-    run = run_id if run_id is not None else _latest_done_run(campaign)
+        require_no_pending(store, name)
+    run = run_id if run_id is not None else _latest_done_run(store, name)
     candidates = store.screen_top(run, k=max(shortlist, q), per_domain=per_domain)
-    measured = _measured(campaign)
-    features = measured_features = None
+    measured = _measured(store, cfg)
+    candidate_x = measured_x = None
     # the model also flags out-of-domain picks, whatever the strategy
-    model = campaign.load_model() if len(candidates) else None
+    model = models.load() if len(candidates) else None
     if strat.uses_model:
-        featurizer = campaign.featurizer
-        features = featurizer.transform(candidates["canonical"].astype(str).tolist())
-        measured_features = (featurizer.transform(measured["canonical"].astype(str).tolist())
-                             if len(measured) else None)
+        candidate_x = features.arrays(candidates["canonical"].astype(str).tolist())
+        measured_x = (features.arrays(measured["canonical"].astype(str).tolist())
+                      if len(measured) else None)
     objective = cfg.objective.direction
     if objective == "range":
         raise StrategyError("objective 'range' can be screened (probability in range) but "
                             "strategies rank by maximize/minimize; set direction accordingly")
     chosen = strat.select(
-        candidates, q, model=model if strat.uses_model else None, features=features,
-        measured=measured,
-        measured_features=measured_features,
+        candidates, q, model=model if strat.uses_model else None, features=candidate_x,
+        measured=measured, measured_features=measured_x,
         proposed=store.proposed_material_ids(except_status=("abandoned",)),
         objective=objective, rng=np.random.default_rng(seed))
     if model is not None and len(chosen):

@@ -6,13 +6,13 @@ done, and every step is safe to repeat after a crash at any point:
 - **adapt** brings the model up to date with every measurement: the first round trains
   from scratch; later rounds condition the head on the new measurements and fine-tune the
   encoder when a domain reaches the adaptation threshold
-  (:mod:`e2t_discovery.loop.adaptation`). The new version is stored with its parent and the
-  data it saw. Repeating it finds no measurement newer than the latest model and does
-  nothing.
-- **screen** scores the library with the latest model (:func:`e2t_discovery.screen.pipeline.
-  screen_campaign`); a repeated screen of the same library and model version skips the
-  shards already done.
-- **propose** records a batch for the lab (:func:`e2t_discovery.loop.propose.propose_campaign`)
+  (:mod:`e2t_discovery.loop.adaptation`, :func:`e2t_discovery.loop.models.update_model`).
+  The new version is stored with its parent and the data it saw. Repeating it finds no
+  measurement newer than the latest model and does nothing.
+- **screen** scores the library with the latest model
+  (:func:`e2t_discovery.loop.screen_step.screen_step`); a repeated screen of the same
+  library and model version skips the shards already done.
+- **propose** records a batch for the lab (:func:`e2t_discovery.loop.propose.propose_batch`)
   in one transaction; if the round already has proposals, they are kept.
 - **measure**: in simulation, the proposals are answered from a labelled table, written as
   a results file and ingested through the normal ingest path (a re-ingest of the same
@@ -23,6 +23,10 @@ done, and every step is safe to repeat after a crash at any point:
   (``e2t proposals abandon|fail``).
 
 So a killed ``e2t run`` is simply run again: nothing is lost or duplicated.
+
+:func:`run_campaign` is the step table: it calls the campaign's step methods
+(``update_model``, ``screen``, ``propose``) and :func:`measure_from_table`, which take
+values; the campaign joins them.
 """
 
 from __future__ import annotations
@@ -34,18 +38,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
+from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import E2TError
-from e2t_discovery.loop.adaptation import AdaptPolicy, apply_update, plan_update
+from e2t_discovery.loop.adaptation import AdaptPolicy
 
 if TYPE_CHECKING:
+    from e2t_discovery.config.schema import CampaignConfig
     from e2t_discovery.loop.campaign import Campaign
     from e2t_discovery.loop.simulate import LabTable
+    from e2t_discovery.store.db import Store
 
-__all__ = ["STEPS", "RoundResult", "RunResult", "run_campaign", "update_model",
-           "measure_from_table", "next_round", "round_progress"]
+__all__ = ["STEPS", "RoundResult", "RunResult", "run_campaign", "measure_from_table",
+           "next_round", "round_progress"]
 
 #: Steps of a round, in order.
 STEPS = ("adapt", "screen", "propose", "measure")
@@ -111,69 +117,16 @@ class RunResult:
     waiting: pd.DataFrame | None = None
 
 
-def next_round(campaign: Campaign) -> int:
+def next_round(store: Store) -> int:
     """Return the first round whose ``measure`` step is not done (1-based)."""
-    store = campaign.store
     r = 1
     while store.is_step_done(r, "measure"):
         r += 1
     return r
 
 
-def _domain_labels(values: pd.Series) -> np.ndarray:
-    return values.fillna("(none)").astype(str).to_numpy()
-
-
-def update_model(campaign: Campaign, policy: AdaptPolicy, *,
-                 progress: bool = False) -> dict[str, Any]:
-    """Bring the campaign's model up to date with all measurements (the adapt step).
-
-    No model yet: train one. Otherwise condition the latest model on the measurements it
-    has not seen, or fine-tune it when a domain reaches ``policy.threshold``; store the
-    result as a new version whose parent is the latest one.
-
-    Args:
-        campaign: An open, writable campaign with measurements.
-        policy: The adaptation policy.
-        progress: Show the training progress bar (first training only).
-
-    Returns:
-        ``{"model_version", "update", "seconds", "new_measurements", "trigger_domains"}``.
-    """
-    store = campaign.store
-    started = time.perf_counter()
-    record = store.latest_model()
-    if record is None:
-        record = campaign.train(progress=progress)
-        return {"model_version": record.version, "update": "train",
-                "seconds": time.perf_counter() - started,
-                "new_measurements": record.n_measurements, "trigger_domains": []}
-    data = store.measurements(campaign.config.target.property)
-    new = data[data["measurement_id"] > (record.max_measurement_id or 0)]
-    if new.empty:
-        return {"model_version": record.version, "update": "unchanged", "seconds": 0.0,
-                "new_measurements": 0, "trigger_domains": []}
-    seen = record.snapshot.get("domains", {})
-    before = [d for d, k in seen.items() for _ in range(int(k))]
-    groups = _domain_labels(new["domain"])
-    plan = plan_update(before, groups, policy)
-    model = campaign.load_model(record.version)
-    X_new = campaign.featurize(new["canonical"].astype(str).tolist())
-    t0 = time.perf_counter()
-    model = apply_update(model, X_new, new["value"].to_numpy(dtype=np.float64), groups,
-                         plan, policy)
-    update_s = time.perf_counter() - t0
-    kind = "adapt" if plan.fine_tune else "condition"
-    saved = campaign.save_model(
-        model, kind=kind, parent_version=record.version, data=campaign.training_data(),
-        metrics={"update_seconds": round(update_s, 4), "new_measurements": int(len(new)),
-                 "trigger_domains": list(plan.trigger_domains),
-                 "noise_std": float(model.noise_std)})
-    return {"model_version": saved.version, "update": kind, "seconds": update_s,
-            "new_measurements": int(len(new)), "trigger_domains": list(plan.trigger_domains)}
-
-
-def measure_from_table(campaign: Campaign, round: int, lab: LabTable) -> dict[str, Any]:
+def measure_from_table(store: Store, config: CampaignConfig, directory: Path, round: int,
+                       lab: LabTable) -> dict[str, Any]:
     """Answer a round's proposals from a labelled table through the ingest path.
 
     The results file ``<campaign>/simulated/round-NNNN.csv`` is written atomically and
@@ -184,20 +137,21 @@ def measure_from_table(campaign: Campaign, round: int, lab: LabTable) -> dict[st
     Returns:
         ``{"file", "measurements", "dropped", "dropped_ids"}``.
     """
-    store = campaign.store
+    from e2t_discovery.loop.ingest import ingest_file
+
     props = store.proposals(round=round, status="proposed")
     ids = props["material_id"].astype(str).tolist()
-    results = lab.lab_file(ids, campaign.config)
-    answered = set(results[campaign.config.representation.id_column].astype(str))
+    results = lab.lab_file(ids, config)
+    answered = set(results[config.representation.id_column].astype(str))
     dropped = [i for i in ids if i not in answered]
-    path = campaign.dir / "simulated" / f"round-{round:04d}.csv"
+    path = directory / "simulated" / f"round-{round:04d}.csv"
     n = 0
     if len(results):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".csv.tmp")
         results.to_csv(tmp, index=False)
         os.replace(tmp, path)
-        n = campaign.ingest(path, round=round).measurements
+        n = ingest_file(store, config, path, round=round).measurements
     if dropped:
         store.set_proposal_status(dropped, "dropped", round=round)
     # all of the round's, so a repeat after a crash names those dropped before it as well
@@ -225,14 +179,14 @@ def round_progress(campaign: Campaign, round: int) -> dict[str, Any]:
     row = last.iloc[-1]
     rmse = float(row["batch_rmse"]) if int(row["round"]) == round else float("nan")
     before = set(m[m["round"] < round]["domain"])
-    now = set(m[m["round"] == round]["domain"]) - before - {"(none)"}
+    now = set(m[m["round"] == round]["domain"]) - before - {NO_DOMAIN}
     return {"measurements": int(row["measurements"]), "best": float(row["best"]),
             "best_domain": str(row["best_domain"]), "batch_rmse": rmse,
             "new_domains": tuple(sorted(now, key=str))}
 
 
-def _lab_done(campaign: Campaign, round: int) -> bool:
-    props = campaign.store.proposals(round=round)
+def _lab_done(store: Store, round: int) -> bool:
+    props = store.proposals(round=round)
     return bool(len(props)) and bool((props["status"] != "proposed").all())
 
 
@@ -278,8 +232,7 @@ def run_campaign(
         E2TError: if ``rounds`` < 1 or the campaign has no measurements; errors of the
             steps (screen, strategy, ingest) pass through unchanged.
     """
-    from e2t_discovery.loop.propose import lab_frame, propose_campaign, write_proposals
-    from e2t_discovery.screen.pipeline import screen_campaign
+    from e2t_discovery.loop.propose import lab_frame, write_proposals
     from e2t_discovery.screen.ray_session import ray_session
 
     if rounds < 1:
@@ -291,7 +244,7 @@ def run_campaign(
     policy = policy or AdaptPolicy(threshold=campaign.config.model.adaptation_threshold)
     cfg = campaign.config
     done: list[RoundResult] = []
-    r = next_round(campaign)
+    r = next_round(store)
     with ray_session(ray_address, workers, campaign.dir / "logs" / "ray.log"):
         while r <= rounds:
             seconds: dict[str, float] = {}
@@ -312,10 +265,10 @@ def run_campaign(
                 store.mark_step_done(r, name, info)
                 return info
 
-            adapt = step("adapt", lambda: update_model(campaign, policy, progress=progress))
+            adapt = step("adapt", lambda: campaign.update_model(policy, progress=progress))
 
             def do_screen(r: int = r) -> dict[str, Any]:
-                run_id, summary = screen_campaign(campaign, library, round=r, workers=workers,
+                run_id, summary = campaign.screen(library, round=r, workers=workers,
                                                   ray_address=ray_address, progress=progress)
                 return {"run_id": run_id, "n_scored": int(summary.n_scored),
                         "model_version": store.latest_model().version}  # type: ignore[union-attr]
@@ -325,18 +278,17 @@ def run_campaign(
             def do_propose(r: int = r, run_id: int = int(screen["run_id"])) -> dict[str, Any]:
                 existing = store.proposals(round=r)
                 if existing.empty:  # else: recorded before a crash, keep them
-                    propose_campaign(campaign, cfg.strategy.name, cfg.strategy.batch_size,
-                                     run_id=run_id, round=r, seed=r)
+                    campaign.propose(run_id=run_id, round=r, seed=r)
                 return {"n": int(len(store.proposals(round=r))),
                         "strategy": cfg.strategy.name}
 
             step("propose", do_propose)
             if simulate_with is not None:
                 def do_measure(r: int = r, lab: LabTable = simulate_with) -> dict[str, Any]:
-                    return measure_from_table(campaign, r, lab)
+                    return measure_from_table(store, cfg, campaign.dir, r, lab)
 
                 step("measure", do_measure)
-            elif _lab_done(campaign, r):
+            elif _lab_done(store, r):
                 step("measure", lambda: {"file": None, "source": "lab"})
             else:
                 waiting = lab_frame(store.proposals(round=r), status="proposed")

@@ -17,16 +17,14 @@ Layers, from the inside out:
   library (at most ``IN_PROCESS_MAX_ROWS`` rows to score, one worker, no cluster named)
   is scored in this process instead: same batches, same shards, no Ray start-up. Ray is
   started only through :mod:`e2t_discovery.screen.ray_session` (quiet, once per command).
-* :func:`screen_campaign` — joins a campaign: screens with the campaign's latest model,
-  records the screen run and each finished shard in the store, resumes a run of the same
-  library and model version, and registers the scores as a DuckDB view.
+The campaign's screen step (its latest model, the run and shards recorded in the store,
+resume, the DuckDB view) is :func:`e2t_discovery.loop.screen_step.screen_step`.
 
 Workers never open the store: they only return batches; the driver records them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,7 +34,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,9 +45,6 @@ from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.featurize.base import Featurizer
 from e2t_discovery.progress import progress_bar
 from e2t_discovery.screen.ray_session import ensure_ray, ray_session
-
-if TYPE_CHECKING:
-    from e2t_discovery.loop.campaign import Campaign
 
 __all__ = [
     "SCORE_COLUMNS",
@@ -63,7 +58,6 @@ __all__ = [
     "read_unit",
     "score_batch",
     "screen_library",
-    "screen_campaign",
 ]
 
 #: Columns of a scored shard, in order.
@@ -733,80 +727,6 @@ def _library_is_canonical(path: Path) -> bool:
     except json.JSONDecodeError:
         return False
     return meta.get("params", {}).get("rdkit") == rdBase.rdkitVersion
-
-
-def screen_campaign(
-    campaign: Campaign,
-    library: str | Path | None = None,
-    *,
-    batch_size: int = 2048,
-    ray_address: str | None = None,
-    workers: int | None = None,
-    num_gpus: float | None = None,
-    beta: float | None = None,
-    round: int | None = None,
-    progress: bool = True,
-) -> tuple[int, ScreenSummary]:
-    """Screen a library with a campaign's latest model and record the run in its store.
-
-    A run of the same library with the same model version is resumed: its finished
-    shards are skipped. The scores are registered as the DuckDB view ``screen_<run id>``.
-
-    Args:
-        campaign: An open, writable campaign.
-        library: Library path (default: the campaign config's ``library.path``).
-        batch_size, ray_address, workers, num_gpus, progress: As :func:`screen_library`.
-        beta: UCB weight (default: the strategy's ``beta`` param, else 2.0).
-        round: Round number recorded with the run.
-
-    Returns:
-        ``(run_id, summary)``.
-
-    Raises:
-        ScreenError: if no library is given or configured, or no model is trained.
-    """
-    cfg = campaign.config
-    lib = library if library is not None else cfg.library.path
-    if lib is None:
-        raise ScreenError("no library given; pass --library PATH or set [library] path")
-    lib_path = Path(lib)
-    store = campaign.store
-    record = store.latest_model()
-    if record is None:
-        raise ScreenError(f"campaign {campaign.name!r} has no trained model; run "
-                          f"`e2t train {campaign.name}` first")
-    key = library_key(lib_path)
-    if beta is None:
-        beta = float(cfg.strategy.params.get("beta", 2.0))
-    domain_column = cfg.domains.column if cfg.domains.method == "column" else None
-    columns = _unit_columns(library_units(lib_path)[0])
-    if domain_column not in columns:
-        domain_column = "domain" if "domain" in columns else None
-    settings = ScoreSettings(
-        kind=cfg.representation.kind, item_column=cfg.representation.input_column,
-        featurizer_params=dict(cfg.representation.featurizer),
-        domain_column=domain_column, canonical=_library_is_canonical(lib_path), beta=beta,
-        element_groups=cfg.domains.element_groups if cfg.domains.method == "elements" else None,
-        objective=cfg.objective.direction, low=cfg.objective.low, high=cfg.objective.high)
-    run = store.find_screen_run(record.version, key)
-    if run is None or run.params.get("settings") != _settings_json(settings):
-        digest = hashlib.sha256(f"{key}|{record.version}|{_settings_json(settings)}".encode())
-        out_dir = campaign.dir / "screens" / f"v{record.version}-{digest.hexdigest()[:10]}"
-        run = store.start_screen_run(
-            model_version=record.version, library=key, out_dir=out_dir, round=round,
-            params={"settings": _settings_json(settings), "batch_size": batch_size})
-    done = store.done_shards(run.id)
-
-    def record_unit(unit: LibraryUnit, path: Path, n_scored: int, n_rejected: int) -> None:
-        store.record_shard(run.id, unit.name, path, n_scored, n_rejected)
-
-    summary = screen_library(
-        lib_path, campaign.dir / record.artifact_path, run.out_dir, settings, batch_size=batch_size,
-        ray_address=ray_address, workers=workers, num_gpus=num_gpus, done=done,
-        on_unit_done=record_unit, progress=progress, log_file=campaign.dir / "logs" / "ray.log")
-    store.register_screen_view(run.id, run.out_dir / "scores" / "*.parquet")
-    store.finish_screen_run(run.id, "done")
-    return run.id, summary
 
 
 def _settings_json(settings: ScoreSettings) -> dict[str, Any]:
