@@ -419,6 +419,18 @@ class GPHead(nn.Module):
         gp.outcome_transform = transform
         return gp.eval()
 
+    def fixed_state(self) -> dict[str, Tensor]:
+        """A copy of the state without the encoder ``phi``'s weights.
+
+        What the marginal-likelihood warm start fixes (kernel hyperparameters, mean, noise,
+        input maps, ``phi_active``): load it into a head whose encoder was initialized
+        from its own seed with ``head.load_state_dict({**head.state_dict(), **state})``.
+        """
+        enc = ({id(t) for t in self.encoder.state_dict(keep_vars=True).values()}
+               if self.encoder is not None else set())
+        return {k: v.detach().clone() for k, v in self.state_dict(keep_vars=True).items()
+                if id(v) not in enc}
+
     def learned_parameters(self) -> list[nn.Parameter]:
         """Parameters of ``phi`` and ``k_phi``."""
         return list(self.phi_k.parameters()) if self.phi_k is not None else []

@@ -47,10 +47,14 @@ __all__ = ["GPHeadSurrogate"]
 _CALIBRATION_BOUNDS = (0.05, 100.0)
 
 #: Marginal-likelihood warm starts of the last few fits, keyed by data and kernel. The fit
-#: is deterministic (L-BFGS from fixed initial values) and does not depend on the seed,
-#: so fits that differ only in their seed (ensembles, benchmark seeds) share it.
+#: is deterministic (L-BFGS from fixed initial values; BoTorch's retries from prior draws
+#: use torch's global generator, seeded with :data:`_WARM_START_SEED`) and does not
+#: depend on the seed, so fits that differ only in their seed (ensembles, benchmark
+#: seeds) share it. Only the fixed part is kept (:meth:`GPHead.fixed_state`): each member
+#: initializes its encoder from its own seed.
 _WARM_STARTS: dict[str, dict[str, Tensor]] = {}
 _WARM_START_CACHE = 4
+_WARM_START_SEED = 0
 
 
 def _warm_start_key(X: np.ndarray, ys: np.ndarray, base: str, head: GPHead) -> str:
@@ -120,21 +124,26 @@ class GPHeadSurrogate(E2TSurrogate):
         x, ys = self._x(X), torch.as_tensor(ys_np, device=self.device)
         base = resolve_base_kernel(self.config, X)
         self.config = self.config.replace(base_kernel=base)  # saved with the model
+        # torch seeds its global generator at random in each process: every draw below
+        # (encoder initialization, BoTorch's fit retries) comes from a fixed seed
+        torch.manual_seed(_WARM_START_SEED)
         warm = self._new_member(X, base)
         key = _warm_start_key(X, ys_np, base, warm)
         if key in _WARM_STARTS:
-            warm.load_state_dict(_WARM_STARTS[key])
+            warm.load_state_dict({**warm.state_dict(), **_WARM_STARTS[key]})
         else:
             warm.fit_marginal_likelihood(x, ys)
-            _WARM_STARTS[key] = copy.deepcopy(warm.state_dict())
+            _WARM_STARTS[key] = warm.fixed_state()
             while len(_WARM_STARTS) > _WARM_START_CACHE:
                 _WARM_STARTS.pop(next(iter(_WARM_STARTS)))
+        fixed = warm.fixed_state()
         cache = warm.base_gram(x, x).detach() if warm.base_is_fixed else None
         for i in range(self.config.ensemble):
+            seed = self.config.seed + i
+            torch.manual_seed(seed)  # phi starts from the member's seed
             member = self._new_member(X, base)
-            member.load_state_dict(warm.state_dict())
-            self.members.append(self._train_head(member, x, ys, domains, cache,
-                                                   self.config.seed + i, bar))
+            member.load_state_dict({**member.state_dict(), **fixed})
+            self.members.append(self._train_head(member, x, ys, domains, cache, seed, bar))
 
     def _blocks(self, cache: Tensor | None, s: np.ndarray, q: np.ndarray
                 ) -> tuple[Tensor, Tensor, Tensor] | None:
@@ -347,6 +356,7 @@ class GPHeadSurrogate(E2TSurrogate):
 
     def _finetune_head(self, head: GPHead, x: Tensor, ys: Tensor, new_rows: np.ndarray,
                        steps: int, lr: float, seed: int) -> None:
+        torch.manual_seed(seed)  # dropout masks: from the seed, not the process's state
         opt = self._optimizer(head, lr=lr)
         for group in opt.param_groups[1:]:
             group["lr"] = min(group["lr"], 10 * lr)

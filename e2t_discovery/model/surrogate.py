@@ -595,6 +595,7 @@ class E2TSurrogate:
 
     def _finetune(self, member: _Member, prepared: Any, ys: Tensor, new_rows: np.ndarray,
                   steps: int, lr: float, seed: int) -> None:
+        torch.manual_seed(seed)  # dropout masks: from the seed, not the process's state
         opt = torch.optim.AdamW([p for p in member.encoder.parameters()], lr=lr,
                                 weight_decay=self.config.weight_decay)
         member.train()
