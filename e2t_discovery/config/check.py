@@ -40,6 +40,7 @@ def check_config(config: CampaignConfig, source: str) -> None:
         _check_model(config)
         _check_domains(config)
         _check_strategy(config)
+        _check_transfer(config)
     except _Invalid as exc:
         shown = repr(exc.value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
@@ -155,3 +156,58 @@ def _check_strategy(config: CampaignConfig) -> None:
                        f"{' or '.join(OBJECTIVES)} only (a range can be screened but no "
                        f"strategy proposes for it); set direction = \"maximize\" or "
                        f"\"minimize\"")
+
+
+_DEFAULT_INPUTS = {"smiles": "polymer", "formula": "composition", "cif": "structure"}
+
+
+def _check_transfer(config: CampaignConfig) -> None:
+    """``[transfer]`` table source: a readable table with the campaign's inputs and
+    the named property, in a unit the campaign knows (or ``none``)."""
+    transfer = config.transfer
+    if transfer is None or transfer.table is None:
+        return
+    from pathlib import Path
+
+    path = Path(transfer.table)
+    if not path.is_file():
+        raise _Invalid("transfer.table", transfer.table,
+                       "no such file; give the path of a CSV or Parquet table of the source "
+                       "property (relative to the campaign file)")
+    header = _table_header(path)
+    rep = config.representation
+    if rep.input_column not in header:
+        other = [f"{c} ({_DEFAULT_INPUTS[c]})" for c in header if c in _DEFAULT_INPUTS]
+        hint = (f"it holds {', '.join(other)}, but the campaign's representation is "
+                f"{rep.kind} ({rep.input_column}): a source must describe materials the "
+                f"same way" if other else
+                f"add the {rep.kind} of each source material in a column "
+                f"{rep.input_column!r}")
+        raise _Invalid("transfer.table", transfer.table,
+                       f"the table has no column {rep.input_column!r}; {hint}")
+    if transfer.property not in header:
+        raise _Invalid("transfer.property", transfer.property,
+                       f"the table has no such column; {_suggest(str(transfer.property), header)}"
+                       f"columns: {', '.join(header[:12])}")
+    unit = transfer.unit
+    if unit != "none" and config.target.factor(unit) is None:  # type: ignore[arg-type]
+        raise _Invalid("transfer.unit", unit,
+                       f"is neither the campaign unit {config.target.unit!r} nor one of its "
+                       f"[target.conversions]; add a conversion, or write \"none\" when the "
+                       f"source is on another scale (affine transfer then learns it)")
+
+
+def _table_header(path: Any) -> list[str]:
+    """Column names of a CSV or Parquet table (reading only its header)."""
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return [str(c) for c in pq.read_schema(path).names]
+        import pandas as pd
+
+        return [str(c) for c in pd.read_csv(path, nrows=0, sep=None, engine="python").columns]
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the same bad input
+        raise _Invalid("transfer.table", str(path),
+                       f"not a readable CSV or Parquet table ({type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else ''})") from None

@@ -13,6 +13,8 @@ A campaign file has these tables (see the templates, ``e2t_discovery/campaigns/*
     [model]           adaptation_threshold, settings (table of E2TSurrogate options)
     [strategy]        name, batch_size, params (table)
     [library]         path
+    [transfer]        method (finetune | affine | multitask), one source: table (with
+                      property, unit) | campaign | model; settings (table)
 
 Unknown keys and wrong types raise :class:`~e2t_discovery.exceptions.ConfigError` whose
 one-line message names the file, the key, the bad value and the fix.
@@ -23,6 +25,7 @@ API: ``load_config(path) -> CampaignConfig``, ``CampaignConfig.from_toml_text(te
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
 import tomllib
@@ -259,6 +262,55 @@ class LibraryConfig(_Section):
     path: str | None = None
 
 
+TRANSFER_METHODS = ("finetune", "affine", "multitask")
+
+
+class TransferConfig(_Section):
+    """``[transfer]``: one source the campaign starts from, and how it is used.
+
+    The source is one of: ``table`` (a labelled table of a related property, e.g. cheap
+    computed values: ``property`` names its value column, ``unit`` its unit — the
+    campaign's, a convertible one, or ``"none"`` when the scale differs), ``campaign``
+    (another campaign's measurements, by name under the same root) or ``model`` (a saved
+    model folder). ``method``: ``finetune`` (meta-train on the source, fine-tune on the
+    target), ``affine`` (target = a·f_source(x) + b + GP residual) or ``multitask`` (a
+    multi-task GP over source and target).
+    """
+
+    method: Literal["finetune", "affine", "multitask"] = "affine"
+    table: str | None = None
+    property: str | None = None
+    unit: str | None = None
+    campaign: str | None = None
+    model: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TransferConfig:
+        given = [k for k in ("table", "campaign", "model") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"[transfer] needs exactly one source (table, campaign or "
+                             f"model); got {', '.join(given) or 'none'}")
+        if self.table is not None and (self.property is None or self.unit is None):
+            raise ValueError("[transfer] table needs property (the source's value column) "
+                             "and unit (its unit, or \"none\" when the scale differs)")
+        if self.table is None and (self.property is not None or self.unit is not None):
+            raise ValueError("[transfer] property/unit describe a source table; remove "
+                             "them for a campaign or model source")
+        return self
+
+    @builtins.property  # the field `property` shadows the builtin here
+    def kind(self) -> str:
+        """``table``, ``campaign`` or ``model``."""
+        return "table" if self.table is not None else (
+            "campaign" if self.campaign is not None else "model")
+
+    @builtins.property
+    def location(self) -> str:
+        """The source's path or name."""
+        return str(self.table or self.campaign or self.model)
+
+
 class CampaignConfig(_Section):
     """A whole campaign file."""
 
@@ -270,6 +322,7 @@ class CampaignConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     library: LibraryConfig = Field(default_factory=LibraryConfig)
+    transfer: TransferConfig | None = None
 
     @model_validator(mode="after")
     def _domain_kind(self) -> CampaignConfig:
@@ -344,8 +397,21 @@ def load_config(path: str | Path) -> CampaignConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read campaign file {path}: {exc}") from None
     config = CampaignConfig.from_toml_text(text, source=str(path))
+    config = _resolve_paths(config, path.parent)
     check_config(config, str(path))
     return config
+
+
+def _resolve_paths(config: CampaignConfig, base: Path) -> CampaignConfig:
+    """Make a transfer source's relative path absolute against the campaign file's folder."""
+    transfer = config.transfer
+    if transfer is None:
+        return config
+    for key in ("table", "model"):
+        value = getattr(transfer, key)
+        if value is not None and not Path(value).is_absolute():
+            transfer = transfer.model_copy(update={key: str((base / value).absolute())})
+    return config.model_copy(update={"transfer": transfer})
 
 
 # ---------------------------------------------------------------------- error messages
