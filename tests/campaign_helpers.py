@@ -11,49 +11,46 @@ from e2t_discovery.store.db import Store
 
 PROPERTY = "thermal_conductivity"
 
-#: A polymer campaign with a tiny, fast surrogate (seconds to train on 100 rows).
-POLYMER_CONFIG = """
-[campaign]
-name = "test"
-description = "test campaign"
+#: A tiny, fast surrogate (seconds to train on 100 rows).
+TINY_MODEL = {"seed": 0, "steps": 15, "hidden": [32], "embed_dim": 8, "n_support": 32,
+              "n_query": 16, "val_fraction": 0.0, "calibrate": False, "device": "cpu"}
 
-[representation]
-kind = "polymer"
-id_column = "id"
-input_column = "smiles"
 
-[target]
-property = "thermal_conductivity"
-unit = "W/m/K"
+def campaign_toml(template: str, changes: dict[str, Any]) -> str:
+    """A shipped campaign file with some tables or keys replaced, as TOML text.
 
-[target.conversions]
-"mW/m/K" = 0.001
+    ``changes`` maps dotted paths (``"model.settings"``, ``"strategy.name"``) to the new
+    value; a table given replaces the template's table whole; ``None`` removes the key.
+    """
+    import tomllib
 
-[objective]
-direction = "maximize"
+    from e2t_discovery.config.schema import CampaignConfig
+    from e2t_discovery.config.templates import template_path
 
-[domains]
-method = "{method}"
-{domain_line}
+    data = tomllib.loads(template_path(template).read_text(encoding="utf-8"))
+    for dotted, value in changes.items():
+        *parents, key = dotted.split(".")
+        table = data
+        for part in parents:
+            table = table.setdefault(part, {})
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    return CampaignConfig.from_dict(data, check_model=False).to_toml()
 
-[model]
-adaptation_threshold = 3
 
-[model.settings]
-seed = 0
-steps = 15
-hidden = [32]
-embed_dim = 8
-n_support = 32
-n_query = 16
-val_fraction = 0.0
-calibrate = false
-device = "cpu"
+def polymer_config(*, clustering: bool = False) -> str:
+    """The shipped PI1070 campaign with the tiny surrogate and a UCB strategy."""
+    domains = ({"method": "clustering", "n_clusters": 4} if clustering else
+               {"method": "column", "column": "polymer_class"})
+    return campaign_toml("pi1070-tc", {
+        "campaign": {"name": "test", "description": "test campaign"},
+        "target.unit_column": None, "target.min": None,
+        "target.conversions": {"mW/m/K": 0.001}, "domains": domains,
+        "model": {"adaptation_threshold": 3, "settings": TINY_MODEL},
+        "strategy": {"name": "ucb", "batch_size": 5}})
 
-[strategy]
-name = "ucb"
-batch_size = 5
-"""
 
 COMPOSITION_CONFIG = """
 [campaign]
@@ -80,12 +77,8 @@ element_groups = [["Ge", "Sn", "Pb"], ["F", "Cl", "Br", "I"]]
 
 def write_polymer_config(folder: Path, *, clustering: bool = False) -> Path:
     """Write the tiny polymer campaign file and return its path."""
-    if clustering:
-        text = POLYMER_CONFIG.format(method="clustering", domain_line="n_clusters = 4")
-    else:
-        text = POLYMER_CONFIG.format(method="column", domain_line='column = "polymer_class"')
     path = folder / "polymer.toml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(polymer_config(clustering=clustering), encoding="utf-8")
     return path
 
 

@@ -6,47 +6,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from campaign_helpers import campaign_toml
 
 from e2t_discovery.data import datasets
 from e2t_discovery.loop.campaign import Campaign
 
 PROPERTY = "thermal_conductivity"
 
-CONFIG = """
-[campaign]
-name = "loop-test"
 
-[representation]
-kind = "polymer"
-id_column = "id"
-input_column = "smiles"
 
-[target]
-property = "thermal_conductivity"
-unit = "W/m/K"
-
-[objective]
-direction = "{direction}"
-
-[domains]
-method = "column"
-column = "polymer_class"
-
-[model]
-adaptation_threshold = 2
-
-[model.settings]
-seed = 0
-steps = 20
-ensemble = 1
-eval_every = 10
-n_support = 32
-n_query = 16
-
-[strategy]
-name = "{strategy}"
-batch_size = {batch}
-"""
+def loop_config(strategy: str, batch: int, direction: str) -> str:
+    """The shipped PI1070 campaign with a small surrogate and the given strategy."""
+    return campaign_toml("pi1070-tc", {
+        "campaign": {"name": "loop-test"}, "target.unit_column": None, "target.min": None,
+        "target.conversions": None, "objective": {"direction": direction},
+        "model": {"adaptation_threshold": 2, "settings": {
+            "seed": 0, "steps": 20, "ensemble": 1, "eval_every": 10, "n_support": 32,
+            "n_query": 16}},
+        "strategy": {"name": strategy, "batch_size": batch}})
 
 
 def small_table(data_dir: Path, n: int = 60, seed: int = 0) -> pd.DataFrame:
@@ -71,7 +48,7 @@ def make_campaign(root: Path, data_dir: Path, *, strategy: str = "ucb", batch: i
     labels = root / "labels.csv"
     table.to_csv(labels, index=False)
     cfg = root / "loop.toml"
-    cfg.write_text(CONFIG.format(strategy=strategy, batch=batch, direction=direction))
+    cfg.write_text(loop_config(strategy, batch, direction))
     initial = table[table["polymer_class"].isin([2, 4])].head(16).assign(unit="W/m/K")
     init_path = root / "initial.csv"
     initial.to_csv(init_path, index=False)

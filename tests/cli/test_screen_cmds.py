@@ -13,35 +13,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from campaign_helpers import campaign_toml
 
 from e2t_discovery.cli import main
 from e2t_discovery.data.datasets import load_pi1070
 from e2t_discovery.loop.campaign import Campaign
 
-CONFIG = """
-[campaign]
-name = "tc"
-[representation]
-kind = "polymer"
-input_column = "smiles"
-[target]
-property = "thermal_conductivity"
-unit = "W/m/K"
-[objective]
-direction = "maximize"
-[domains]
-method = "column"
-column = "polymer_class"
-[model.settings]
-steps = 30
-eval_every = 10
-device = "cpu"
-[strategy]
-name = "new-domain"
-batch_size = 4
-[strategy.params]
-share = 0.5
-"""
+CONFIG = campaign_toml("pi1070-tc", {
+    "campaign": {"name": "tc"}, "representation.id_column": None,
+    "representation.featurizer": None, "target.unit_column": None, "target.min": None,
+    "target.conversions": None, "model": {"settings": {
+        "steps": 30, "eval_every": 10, "device": "cpu"}},
+    "strategy": {"name": "new-domain", "batch_size": 4, "params": {"share": 0.5}}})
 
 
 def _cli(args: list[str]) -> None:
