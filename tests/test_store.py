@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from e2t_discovery.exceptions import StoreBusyError, StoreError
-from e2t_discovery.store.db import Store, load_migrations
+from e2t_discovery.store import Store, load_migrations
 
 
 def _materials(ids: list[str], canonical: list[str] | None = None,
@@ -84,7 +84,7 @@ def test_missing_folder_and_non_database_file(tmp_path: Path) -> None:
 
 _HOLD = textwrap.dedent("""
     import sys, time
-    from e2t_discovery.store.db import Store
+    from e2t_discovery.store import Store
     s = Store.open(sys.argv[1], read_only=len(sys.argv) > 3)
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))

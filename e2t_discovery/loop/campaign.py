@@ -63,7 +63,7 @@ from e2t_discovery.loop.ingest import (
     read_excel_table,
     sniff_delimiter,
 )
-from e2t_discovery.store.db import PROPOSAL_STATUSES, ModelRecord, Store
+from e2t_discovery.store import PROPOSAL_STATUSES, ModelRecord, Store
 
 if TYPE_CHECKING:
     from e2t_discovery.model import E2TSurrogate
