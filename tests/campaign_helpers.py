@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from e2t_discovery.store.db import Store
+from e2t_discovery.store import Store
 
 PROPERTY = "thermal_conductivity"
 

@@ -86,7 +86,7 @@ def list_proposals(
 ) -> None:
     """Show proposals by batch: the pending ones, or those of another status."""
     from e2t_discovery.loop.propose import lab_frame
-    from e2t_discovery.store.db import PROPOSAL_STATUSES
+    from e2t_discovery.store import PROPOSAL_STATUSES
 
     if status != "all" and status not in PROPOSAL_STATUSES:
         raise typer.BadParameter(f"{status!r} is not one of {', '.join(PROPOSAL_STATUSES)}, "

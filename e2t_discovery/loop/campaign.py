@@ -49,7 +49,7 @@ from e2t_discovery.loop.models import (
     update_model,
 )
 from e2t_discovery.loop.status import CampaignStatus, campaign_status
-from e2t_discovery.store.db import ModelRecord, Store
+from e2t_discovery.store import ModelRecord, Store
 
 if TYPE_CHECKING:
     from e2t_discovery.loop.adaptation import AdaptPolicy

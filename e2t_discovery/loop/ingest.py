@@ -54,7 +54,7 @@ from e2t_discovery.config.schema import CampaignConfig
 from e2t_discovery.data.datasets import sha256_of
 from e2t_discovery.exceptions import IngestError
 from e2t_discovery.progress import progress_bar
-from e2t_discovery.store.db import Store
+from e2t_discovery.store import Store
 
 __all__ = [
     "IngestResult",

@@ -27,7 +27,7 @@ from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import ModelError, NotFittedError
 from e2t_discovery.loop.adaptation import AdaptPolicy, apply_update, plan_update
 from e2t_discovery.loop.features import CampaignFeatures
-from e2t_discovery.store.db import ModelRecord, Store
+from e2t_discovery.store import ModelRecord, Store
 
 if TYPE_CHECKING:
     from e2t_discovery.model import E2TSurrogate

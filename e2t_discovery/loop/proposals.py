@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from e2t_discovery.exceptions import ProposalError
-from e2t_discovery.store.db import CLOSED_STATUSES, Store
+from e2t_discovery.store import CLOSED_STATUSES, Store
 
 __all__ = ["CLOSED_STATUSES", "pending_batches", "pending_summary", "require_no_pending",
            "close_proposals"]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from e2t_discovery.config.schema import CampaignConfig
     from e2t_discovery.loop.features import CampaignFeatures
     from e2t_discovery.loop.models import ModelShelf
-    from e2t_discovery.store.db import Store
+    from e2t_discovery.store import Store
 
 __all__ = ["PROPOSAL_COLUMNS", "propose_batch", "lab_frame", "write_proposals"]
 

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from e2t_discovery.config.schema import CampaignConfig
     from e2t_discovery.loop.campaign import Campaign
     from e2t_discovery.loop.simulate import LabTable
-    from e2t_discovery.store.db import Store
+    from e2t_discovery.store import Store
 
 __all__ = ["STEPS", "RoundResult", "RunResult", "run_campaign", "measure_from_table",
            "next_round", "round_progress"]

@@ -23,7 +23,7 @@ from e2t_discovery.screen.pipeline import (
     library_units,
     screen_library,
 )
-from e2t_discovery.store.db import Store
+from e2t_discovery.store import Store
 
 __all__ = ["screen_step"]
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from e2t_discovery.config.schema import CampaignConfig
 from e2t_discovery.domains import NO_DOMAIN
-from e2t_discovery.store.db import PROPOSAL_STATUSES, ModelRecord, Store
+from e2t_discovery.store import PROPOSAL_STATUSES, ModelRecord, Store
 
 __all__ = ["CampaignStatus", "campaign_status"]
 
