@@ -18,7 +18,7 @@ from loop_helpers import make_campaign
 from e2t_discovery.exceptions import E2TError
 from e2t_discovery.featurize.polymer import canonical_psmiles
 from e2t_discovery.loop.campaign import DB_NAME, Campaign
-from e2t_discovery.report.html import (
+from e2t_discovery.report import (
     MAX_DOMAIN_ROWS,
     ReportData,
     axis_label,
@@ -311,7 +311,7 @@ def test_campaign_page_names_strategy_model_and_data(campaign_root: Path, tmp_pa
     for png in ("best_so_far.png", "domains.png", "parity.png", "calibration.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     with Campaign.open("loop", campaign_root, read_only=True) as c:
-        data = campaign_report_data(c)
+        data = campaign_report_data(c.store, c.config, c.name, c.dir)
     assert data.domain_name == "Polymer class"
     assert domains_figure(data).axes[0].get_ylabel() == "Polymer class  (measurements)"
 

@@ -213,9 +213,9 @@ def round_progress(campaign: Campaign, round: int) -> dict[str, Any]:
         ``{"measurements", "best", "best_domain", "batch_rmse", "new_domains"}`` (see
         :class:`RoundResult`).
     """
-    from e2t_discovery.report.html import campaign_report_data, round_summary
+    from e2t_discovery.report import campaign_report_data, round_summary
 
-    data = campaign_report_data(campaign)
+    data = campaign_report_data(campaign.store, campaign.config, campaign.name, campaign.dir)
     m = data.measurements
     summary = round_summary(m, data.proposals, data.objective, data.target_range)
     last = summary[summary["round"] <= round]
