@@ -2,7 +2,7 @@
 
 Each command parses its arguments, calls the library function of the same name
 (:func:`e2t_discovery.loop.rounds.run_campaign`, :func:`e2t_discovery.loop.demo.run_demo`,
-:func:`e2t_discovery.report.html.write_report`) and prints a compact table.
+:func:`e2t_discovery.report.write_report`) and prints a compact table.
 """
 
 from __future__ import annotations
@@ -176,11 +176,11 @@ def report(
     directory: DirOption = None,
 ) -> None:
     """Write an HTML report: setup, rounds, prediction scores, plots and proposals."""
+    from e2t_discovery.loop.holdout import holdout_predictions
     from e2t_discovery.loop.simulate import LabTable
-    from e2t_discovery.report.html import (
+    from e2t_discovery.report import (
         campaign_report_data,
         check_out_dir,
-        holdout_predictions,
         round_summary,
         write_report,
     )
@@ -196,7 +196,8 @@ def report(
             lab = LabTable.from_path(holdout, id_column or cfg.representation.id_column,
                                      value_column or cfg.target.column)
             held = holdout_predictions(campaign, lab.frame, lab.id_column, lab.value_column)
-        data = campaign_report_data(campaign, holdout=held, holdout_source=holdout)
+        data = campaign_report_data(campaign.store, campaign.config, campaign.name,
+                                    campaign.dir, holdout=held, holdout_source=holdout)
         if data.measurements.empty:
             raise E2TError(f"campaign {name} has no measurements to report; ingest some first")
         index = write_report(data, out)

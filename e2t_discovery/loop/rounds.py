@@ -160,16 +160,17 @@ def measure_from_table(store: Store, config: CampaignConfig, directory: Path, ro
             "dropped": len(dropped), "dropped_ids": dropped}
 
 
-def round_progress(campaign: Campaign, round: int) -> dict[str, Any]:
+def round_progress(store: Store, config: CampaignConfig, directory: Path,
+                   round: int) -> dict[str, Any]:
     """Summarize the campaign after ``round`` as ``e2t demo`` does.
 
     Returns:
         ``{"measurements", "best", "best_domain", "batch_rmse", "new_domains"}`` (see
         :class:`RoundResult`).
     """
-    from e2t_discovery.report.html import campaign_report_data, round_summary
+    from e2t_discovery.report import campaign_report_data, round_summary
 
-    data = campaign_report_data(campaign)
+    data = campaign_report_data(store, config, config.campaign.name, directory)
     m = data.measurements
     summary = round_summary(m, data.proposals, data.objective, data.target_range)
     last = summary[summary["round"] <= round]
@@ -303,7 +304,7 @@ def run_campaign(
                 n_proposed=int(len(props)), n_measured=int((props["status"] == "measured").sum()),
                 seconds=seconds, resumed=tuple(resumed),
                 unanswered=tuple(str(i) for i in measure.get("dropped_ids", [])),
-                **round_progress(campaign, r))
+                **round_progress(store, cfg, campaign.dir, r))
             done.append(result)
             if on_round is not None:
                 on_round(result)
