@@ -179,7 +179,6 @@ def report(
     from e2t_discovery.loop.holdout import holdout_predictions
     from e2t_discovery.loop.simulate import LabTable
     from e2t_discovery.report import (
-        campaign_report_data,
         check_out_dir,
         round_summary,
         write_report,
@@ -196,8 +195,7 @@ def report(
             lab = LabTable.from_path(holdout, id_column or cfg.representation.id_column,
                                      value_column or cfg.target.column)
             held = holdout_predictions(campaign, lab.frame, lab.id_column, lab.value_column)
-        data = campaign_report_data(campaign.store, campaign.config, campaign.name,
-                                    campaign.dir, holdout=held, holdout_source=holdout)
+        data = campaign.report_data(holdout=held, holdout_source=holdout)
         if data.measurements.empty:
             raise E2TError(f"campaign {name} has no measurements to report; ingest some first")
         index = write_report(data, out)

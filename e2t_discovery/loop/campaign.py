@@ -24,6 +24,7 @@ those values and gives each step a thin method (as BayBE's ``Campaign.recommend`
     campaign.run(rounds, ...) -> RunResult                          (loop/rounds.py)
     campaign.predict_frame(df) / .predict_file(input, out)         (loop/predict.py)
     campaign.status() -> CampaignStatus                             (loop/status.py)
+    campaign.report_data(**options) -> ReportData                   (report/data.py)
     campaign.export(out_dir) -> list[Path]
     campaign.close()  (also a context manager)
 """
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from e2t_discovery.loop.adaptation import AdaptPolicy
     from e2t_discovery.loop.rounds import RunResult
     from e2t_discovery.model import E2TSurrogate
+    from e2t_discovery.report import ReportData
     from e2t_discovery.screen.pipeline import ScreenSummary
 
 __all__ = ["Campaign", "DEFAULT_ROOT", "DB_NAME"]
@@ -252,6 +254,12 @@ class Campaign:
     def status(self) -> CampaignStatus:
         """Return counts, rounds, best measured material per domain and the last model."""
         return campaign_status(self.store, self.config)
+
+    def report_data(self, **options: Any) -> ReportData:
+        """What the report shows (options: ``report.campaign_report_data``'s)."""
+        from e2t_discovery.report import campaign_report_data
+
+        return campaign_report_data(self.store, self.config, self.name, self.dir, **options)
 
     def export(self, out_dir: str | Path) -> list[Path]:
         """Write measurements, proposals, materials and models as Parquet and CSV.

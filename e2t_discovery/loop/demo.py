@@ -27,7 +27,7 @@ from e2t_discovery.loop.campaign import DB_NAME, DEFAULT_ROOT, Campaign
 from e2t_discovery.loop.holdout import holdout_predictions
 from e2t_discovery.loop.rounds import RoundResult
 from e2t_discovery.loop.simulate import LabTable
-from e2t_discovery.report import campaign_report_data, round_summary, write_report
+from e2t_discovery.report import round_summary, write_report
 
 __all__ = ["DEMO_NAME", "DEMO_CONFIG", "SEED_CLASSES", "DemoRow", "DemoResult", "run_demo"]
 
@@ -234,9 +234,9 @@ def run_demo(
                  f"Top-1% polymers found: {len(found)} of {len(targets)}; first after "
                  f"{first if first is not None else 'never'} measurements beyond the "
                  f"initial data.")
-        report = write_report(campaign_report_data(
-            campaign.store, campaign.config, campaign.name, campaign.dir, holdout=holdout,
-            reference_best=float(table[PROPERTY].max()), notes=notes), campaign.dir / "report")
+        report = write_report(campaign.report_data(
+            holdout=holdout, reference_best=float(table[PROPERTY].max()), notes=notes),
+            campaign.dir / "report")
         initial = set(measured.loc[measured["round"] == 0, "material_id"].astype(str))
         pool = len(set(table["id"].astype(str)) - initial)
         return DemoResult(campaign_dir=campaign.dir, report=report, rows=rows_out,
@@ -249,7 +249,7 @@ def run_demo(
 def _demo_row(campaign: Campaign, result: RoundResult, targets: set[str],
               seed_classes: set[str]) -> DemoRow:
     """Summarize the campaign after a round for the per-round table."""
-    data = campaign_report_data(campaign.store, campaign.config, campaign.name, campaign.dir)
+    data = campaign.report_data()
     m = data.measurements
     summary = round_summary(m, data.proposals, "maximize")
     last = summary[summary["round"] == result.round]

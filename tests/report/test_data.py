@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from campaign_helpers import logical_content
 from campaign_helpers import run_main as _main
-from loop_helpers import CONFIG, make_campaign
+from loop_helpers import loop_config, make_campaign
 
 from e2t_discovery.config.schema import CampaignConfig
 from e2t_discovery.exceptions import E2TError
@@ -52,8 +52,7 @@ def test_held_back_sets_put_the_proposals_first_and_skip_an_empty_holdout(
 
 
 def _config(strategy: str = "ucb") -> CampaignConfig:
-    return CampaignConfig.from_toml_text(CONFIG.format(strategy=strategy, batch=3,
-                                                       direction="maximize"))
+    return CampaignConfig.from_toml_text(loop_config(strategy, 3, "maximize"))
 
 
 def test_setup_names_other_strategies_versions_and_libraries_from_frames(
