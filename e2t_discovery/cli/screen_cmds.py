@@ -69,7 +69,7 @@ def library_polymers(
                                                         "embedded copy).")] = None,
 ) -> None:
     """Generate a virtual polymer library (p-SMILES with two '*') as Parquet shards."""
-    from e2t_discovery.screen.library import generate_polymer_library
+    from e2t_discovery.data.generate import generate_polymer_library
 
     if seeds_from is not None:
         smiles, domains, parents = _read_seeds(seeds_from)
@@ -98,11 +98,12 @@ def screen(
     directory: DirOption = None,
 ) -> None:
     """Score a candidate library with the campaign's current model (resumable)."""
-    from e2t_discovery.screen.pipeline import screen_campaign
+    from e2t_discovery.loop.screen_step import screen_step
 
     with open_campaign(name, directory) as campaign:
-        run_id, summary = screen_campaign(campaign, library, batch_size=chunk_size,
-                                          ray_address=ray_address, workers=workers)
+        run_id, summary = screen_step(campaign.store, campaign.config, campaign.dir, library,
+                                      batch_size=chunk_size, ray_address=ray_address,
+                                      workers=workers)
     console.print(
         f"screen run {run_id}: {summary.n_scored:,} scored, {summary.n_rejected:,} rejected "
         f"in {summary.elapsed_s:.1f} s ({summary.rate:,.0f} candidates/s, "

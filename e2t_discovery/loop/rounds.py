@@ -9,8 +9,8 @@ done, and every step is safe to repeat after a crash at any point:
   (:mod:`e2t_discovery.loop.adaptation`). The new version is stored with its parent and the
   data it saw. Repeating it finds no measurement newer than the latest model and does
   nothing.
-- **screen** scores the library with the latest model (:func:`e2t_discovery.screen.pipeline.
-  screen_campaign`); a repeated screen of the same library and model version skips the
+- **screen** scores the library with the latest model (:func:`e2t_discovery.loop.screen_step.
+  screen_step`); a repeated screen of the same library and model version skips the
   shards already done.
 - **propose** records a batch for the lab (:func:`e2t_discovery.loop.propose.propose_campaign`)
   in one transaction; if the round already has proposals, they are kept.
@@ -279,7 +279,7 @@ def run_campaign(
             steps (screen, strategy, ingest) pass through unchanged.
     """
     from e2t_discovery.loop.propose import lab_frame, propose_campaign, write_proposals
-    from e2t_discovery.screen.pipeline import screen_campaign
+    from e2t_discovery.loop.screen_step import screen_step
     from e2t_discovery.screen.ray_session import ray_session
 
     if rounds < 1:
@@ -315,8 +315,9 @@ def run_campaign(
             adapt = step("adapt", lambda: update_model(campaign, policy, progress=progress))
 
             def do_screen(r: int = r) -> dict[str, Any]:
-                run_id, summary = screen_campaign(campaign, library, round=r, workers=workers,
-                                                  ray_address=ray_address, progress=progress)
+                run_id, summary = screen_step(campaign.store, cfg, campaign.dir, library,
+                                              round=r, workers=workers,
+                                              ray_address=ray_address, progress=progress)
                 return {"run_id": run_id, "n_scored": int(summary.n_scored),
                         "model_version": store.latest_model().version}  # type: ignore[union-attr]
 
