@@ -43,12 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from e2t_discovery.data.datasets import load_pi1070
+    from e2t_discovery.data.generate import generate_polymer_library
     from e2t_discovery.featurize import get_featurizer
     from e2t_discovery.model import E2TSurrogate
     from e2t_discovery.model.baselines import make_baseline
     from e2t_discovery.model.benchmark import environment_info
     from e2t_discovery.model.presets import PRESETS
-    from e2t_discovery.screen.library import generate_polymer_library, library_shards
+    from e2t_discovery.screen.library import library_shards
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000)

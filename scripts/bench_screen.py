@@ -37,10 +37,12 @@ import psutil
 import torch
 
 from e2t_discovery.data.datasets import load_pi1070
+from e2t_discovery.data.generate import generate_polymer_library
 from e2t_discovery.featurize import get_featurizer
 from e2t_discovery.model import E2TSurrogate
-from e2t_discovery.screen.library import generate_polymer_library, library_shards
-from e2t_discovery.screen.pipeline import ScoreSettings, screen_library
+from e2t_discovery.screen.library import library_shards
+from e2t_discovery.screen.pipeline import screen_library
+from e2t_discovery.screen.scoring import ScoreSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_screen import _library, _model  # noqa: E402
 
 from e2t_discovery.screen.library import library_shards  # noqa: E402
-from e2t_discovery.screen.pipeline import IN_PROCESS_MAX_ROWS, ScoreSettings, screen_library  # noqa: E402
+from e2t_discovery.screen.pipeline import IN_PROCESS_MAX_ROWS, screen_library  # noqa: E402
+from e2t_discovery.screen.scoring import ScoreSettings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

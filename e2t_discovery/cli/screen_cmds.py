@@ -69,7 +69,7 @@ def library_polymers(
                                                         "embedded copy).")] = None,
 ) -> None:
     """Generate a virtual polymer library (p-SMILES with two '*') as Parquet shards."""
-    from e2t_discovery.screen.library import generate_polymer_library
+    from e2t_discovery.data.generate import generate_polymer_library
 
     if seeds_from is not None:
         smiles, domains, parents = _read_seeds(seeds_from)

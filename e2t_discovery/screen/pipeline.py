@@ -1,40 +1,31 @@
 """Screening: score a candidate library of any size with the surrogate, in parallel on Ray.
 
-Layers, from the inside out:
+:func:`screen_library` streams the library (:class:`~e2t_discovery.screen.library.Library`:
+Parquet shards, a Parquet file's row groups, or a CSV in chunks) in bounded batches to
+scorers (:class:`~e2t_discovery.screen.scoring.Scorer`). On Ray, a pool of scoring actors
+each loads the model and the featurizer once (``num_gpus`` when the cluster has GPUs).
+The driver writes one scored Parquet shard and one rejects shard per input unit (atomic
+rename) as soon as all of its batches are back, so memory stays flat in the library size
+and a killed run loses at most the units in flight. Units listed in ``done`` are skipped
+(resume). A small library (at most :data:`IN_PROCESS_MAX_ROWS` rows to score, one worker,
+no cluster named) is scored in this process instead: same batches, same driving loop,
+same shards, no Ray start-up. Ray is started only through
+:mod:`e2t_discovery.screen.ray_session` (quiet, once per command).
 
-* :func:`score_batch` — pure: featurize a batch of candidates (one parse gives features
-  and canonical form), predict mean, std and
-  out-of-domain distance, compute a cheap acquisition value (UCB), and return the scored
-  rows plus a rejects frame with one reason per bad row (its file and 1-based data row,
-  as ingest and ``e2t predict`` number rows). Tested without Ray.
-* :func:`screen_library` — the Ray pipeline. The driver streams the library (Parquet
-  shards, a Parquet file's row groups, or a CSV in chunks) in bounded batches to a pool of
-  scoring actors; each actor loads the model and the featurizer once (``num_gpus`` when
-  the cluster has GPUs) and runs :func:`score_batch`. The driver writes one scored Parquet
-  shard and one rejects shard per input shard (atomic rename) as soon as all of its
-  batches are back, so memory stays flat in the library size and a killed run loses at
-  most the shards in flight. Shards listed in ``done`` are skipped (resume). A small
-  library (at most ``IN_PROCESS_MAX_ROWS`` rows to score, one worker, no cluster named)
-  is scored in this process instead: same batches, same shards, no Ray start-up. Ray is
-  started only through :mod:`e2t_discovery.screen.ray_session` (quiet, once per command).
-The campaign's screen step (its latest model, the run and shards recorded in the store,
-resume, the DuckDB view) is :func:`e2t_discovery.loop.screen_step.screen_step`.
-
-Workers never open the store: they only return batches; the driver records them.
+Workers never open the store: they only return batches; the driver hands each finished
+unit to ``on_unit_done`` (the campaign side records it: :mod:`e2t_discovery.loop.screen_step`).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
-import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -42,28 +33,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from e2t_discovery.exceptions import ScreenError
-from e2t_discovery.featurize.base import Featurizer
 from e2t_discovery.progress import progress_bar
+from e2t_discovery.screen.library import Library, LibraryUnit
 from e2t_discovery.screen.ray_session import ensure_ray, ray_session
+from e2t_discovery.screen.scoring import REJECT_COLUMNS, SCORE_COLUMNS, Scorer, ScoreSettings
 
-__all__ = [
-    "SCORE_COLUMNS",
-    "REJECT_COLUMNS",
-    "LibraryUnit",
-    "IN_PROCESS_MAX_ROWS",
-    "ScoreSettings",
-    "ScreenSummary",
-    "acquisition_values",
-    "library_units",
-    "read_unit",
-    "score_batch",
-    "screen_library",
-]
+__all__ = ["IN_PROCESS_MAX_ROWS", "ScreenSummary", "screen_library"]
 
-#: Columns of a scored shard, in order.
-SCORE_COLUMNS = ("id", "canonical", "domain", "mean", "std", "domain_distance", "acquisition")
-#: Columns of a rejects shard, in order (``row``: 1-based data row of ``file``).
-REJECT_COLUMNS = ("id", "item", "reason", "file", "row")
 #: Libraries with at most this many rows to score skip Ray. Measured on 2 busy cores
 #: (scripts/results/bench_screen_in_process.json): in process 0.56 s + n / 1,764/s, a fresh
 #: 2-worker Ray 11.2 s + n / 2,282/s; in process was faster at every size up to 30,000.
@@ -78,340 +54,6 @@ _REJECT_SCHEMA = pa.schema([("id", pa.string()), ("item", pa.string()),
                             ("reason", pa.string()), ("file", pa.string()),
                             ("row", pa.int64())])
 
-
-# --------------------------------------------------------------------------- pure scoring
-
-
-def acquisition_values(
-    mean: np.ndarray,
-    std: np.ndarray,
-    *,
-    beta: float = 2.0,
-    objective: str = "maximize",
-    low: float | None = None,
-    high: float | None = None,
-) -> np.ndarray:
-    """Cheap analytic acquisition used to rank a screen (larger is better).
-
-    ``maximize``: ``mean + beta * std``; ``minimize``: ``-mean + beta * std`` (upper
-    confidence bound of the negated target); ``range``: probability that the value lies
-    in ``[low, high]`` under ``N(mean, std^2)``.
-
-    Args:
-        mean: ``n`` predictive means.
-        std: ``n`` predictive standard deviations.
-        beta: Weight of the standard deviation (UCB).
-        objective: ``maximize``, ``minimize`` or ``range``.
-        low: Lower bound (``range`` only).
-        high: Upper bound (``range`` only).
-
-    Returns:
-        ``n`` acquisition values (float64).
-
-    Raises:
-        ScreenError: on an unknown objective or a range without bounds.
-    """
-    mean = np.asarray(mean, dtype=np.float64)
-    std = np.asarray(std, dtype=np.float64)
-    if objective == "maximize":
-        return mean + beta * std
-    if objective == "minimize":
-        return -mean + beta * std
-    if objective == "range":
-        if low is None or high is None:
-            raise ScreenError("objective 'range' needs low and high bounds; set both")
-        from scipy.special import ndtr
-
-        safe = np.maximum(std, 1e-12)
-        return np.asarray(ndtr((high - mean) / safe) - ndtr((low - mean) / safe))
-    raise ScreenError(f"unknown objective {objective!r}; use maximize, minimize or range")
-
-
-def score_batch(
-    batch: pd.DataFrame,
-    model: Any,
-    featurizer: Featurizer,
-    *,
-    item_column: str,
-    canonicalize: bool = True,
-    domain_column: str | None = "domain",
-    element_groups: list[list[str]] | None = None,
-    beta: float = 2.0,
-    objective: str = "maximize",
-    low: float | None = None,
-    high: float | None = None,
-    file: str | None = None,
-    first_row: int = 1,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score one batch of candidates; never raises on a bad row.
-
-    Args:
-        batch: Rows with ``id``, ``item_column`` and optionally ``domain_column``.
-        model: A fitted surrogate with ``predict(X, return_std=True)`` and
-            ``domain_distance(X)`` (:class:`~e2t_discovery.model.E2TSurrogate`).
-        featurizer: Turns the items into an ``n x d`` array, with rejects.
-        item_column: Column holding the representation (p-SMILES, formula, CIF path).
-        canonicalize: Take each row's canonical form from the featurizer (same parse as
-            the features); False keeps the item as is (libraries already canonical).
-        domain_column: Column copied to ``domain`` (None or missing -> null domain).
-        element_groups: If given, the domain is derived from the elements instead (e.g.
-            ``Pb-I``; see :func:`~e2t_discovery.loop.ingest.domain_from_elements`): from the
-            canonical formula (compositions) or the parsed structure (structures).
-        beta, objective, low, high: Passed to :func:`acquisition_values`.
-        file: The library file the batch comes from (recorded with each reject).
-        first_row: The 1-based data row (header not counted) of the batch's first row in
-            ``file``.
-
-    Returns:
-        ``(scored, rejects)``: ``scored`` has :data:`SCORE_COLUMNS` in input order for the
-        valid rows; ``rejects`` has :data:`REJECT_COLUMNS`, one row per invalid candidate
-        (featurization failed, with the featurizer's reason, or a non-finite prediction).
-    """
-    ids = batch["id"].astype(str).to_list()
-    items = batch[item_column].to_list()
-    if domain_column is not None and domain_column in batch.columns:
-        domains = [None if pd.isna(d) else str(d) for d in batch[domain_column].to_list()]
-    else:
-        domains = [None] * len(ids)
-    fb = featurizer.transform_with_rejects(items, canonical=canonicalize)
-    forms: list[str | None] = (list(fb.canonical) if fb.canonical is not None
-                               else [str(i) for i in items])
-    reasons = list(fb.reasons)
-    valid = [int(i) for i in np.flatnonzero(fb.ok)]
-    if element_groups is not None:
-        domains = _element_domains(featurizer.kind, items, forms, valid, element_groups,
-                                   domains)
-    mean = std = dist = np.zeros(0)
-    if valid:
-        if hasattr(model, "predict_with_distance"):  # one encoder pass for all three
-            mean, std, dist = model.predict_with_distance(fb.X)
-        else:
-            mean, std = model.predict(fb.X, return_std=True)
-            dist = model.domain_distance(fb.X)
-        mean, std, dist = (np.asarray(a, dtype=np.float64) for a in (mean, std, dist))
-        finite = np.isfinite(mean) & np.isfinite(std) & np.isfinite(dist)
-        for k in np.flatnonzero(~finite):
-            reasons[valid[k]] = "model returned a non-finite prediction"
-        keep = np.flatnonzero(finite)
-        valid = [valid[k] for k in keep]
-        mean, std, dist = mean[keep], std[keep], dist[keep]
-    scored = pd.DataFrame({
-        "id": pd.array([ids[i] for i in valid], dtype="string"),
-        "canonical": pd.array([forms[i] for i in valid], dtype="string"),
-        "domain": pd.array([domains[i] for i in valid], dtype="string"),
-        "mean": mean, "std": std, "domain_distance": dist,
-        "acquisition": acquisition_values(mean, std, beta=beta, objective=objective,
-                                          low=low, high=high),
-    })
-    bad = [i for i, r in enumerate(reasons) if r is not None]
-    rejects = pd.DataFrame({
-        "id": pd.array([ids[i] for i in bad], dtype="string"),
-        "item": pd.array([None if items[i] is None else str(items[i])[:500] for i in bad],
-                         dtype="string"),
-        "reason": pd.array([reasons[i] for i in bad], dtype="string"),
-        "file": pd.array([file] * len(bad), dtype="string"),
-        "row": np.array([first_row + i for i in bad], dtype=np.int64),
-    })
-    return scored, rejects
-
-
-def _element_domains(kind: str, items: list[Any], forms: list[str | None], valid: list[int],
-                     groups: list[list[str]], domains: list[str | None]) -> list[str | None]:
-    """Domains of the valid rows from their elements (others keep their old label).
-
-    A row whose elements cannot be read keeps a null domain (it is still scored).
-    """
-    from e2t_discovery.loop.ingest import domain_from_elements
-
-    out = list(domains)
-    for i in valid:
-        try:
-            if kind == "structure":
-                from e2t_discovery.featurize.structure import parse_structure
-
-                formula = parse_structure(items[i]).composition.formula
-            else:
-                formula = str(forms[i])
-            out[i] = domain_from_elements(formula, groups)
-        except (ValueError, TypeError, KeyError):
-            out[i] = None
-    return out
-
-
-# --------------------------------------------------------------------------- library input
-
-
-@dataclass(frozen=True)
-class LibraryUnit:
-    """One resumable unit of a library: a shard file, a row group, or a CSV chunk.
-
-    Attributes:
-        name: Unique name; the output shard is ``<name>.parquet``.
-        path: The file it comes from.
-        n_rows: Rows in the unit.
-        row_group: Parquet row group index (single-file Parquet libraries), else None.
-        offset: Rows of ``path`` before the unit's first row (CSV chunks, row groups).
-    """
-
-    name: str
-    path: Path
-    n_rows: int
-    row_group: int | None = None
-    offset: int = 0
-
-
-def _check_columns(path: Path, columns: Collection[str], needed: Collection[str]) -> None:
-    """Raise ScreenError if a library file lacks one of the needed columns."""
-    missing = [c for c in needed if c not in columns]
-    if missing:
-        raise ScreenError(
-            f"library file {path} lacks column(s) {', '.join(missing)}; it has "
-            f"{', '.join(columns)}; add them or set the campaign's input_column"
-        )
-
-
-def library_units(
-    path: str | Path, *, needed: Collection[str] = ("id",), csv_chunk: int = 50_000
-) -> list[LibraryUnit]:
-    """List the resumable units of a library without reading its rows.
-
-    Args:
-        path: A folder of ``*.parquet`` shards, one ``.parquet`` file (one unit per row
-            group) or one ``.csv`` file (one unit per ``csv_chunk`` rows).
-        needed: Columns every file must have.
-        csv_chunk: Rows per unit of a CSV library.
-
-    Raises:
-        ScreenError: if the path is missing, of another type, empty, or lacks columns.
-    """
-    lib = Path(path)
-    if not lib.exists():
-        raise ScreenError(f"library {lib} does not exist; give a Parquet/CSV file or a folder")
-    if lib.is_dir():
-        files = sorted(lib.glob("*.parquet"))
-        if not files:
-            raise ScreenError(f"library folder {lib} holds no .parquet shards")
-        units = []
-        for f in files:
-            meta = pq.ParquetFile(f)
-            _check_columns(f, meta.schema_arrow.names, needed)
-            units.append(LibraryUnit(name=f.stem, path=f, n_rows=meta.metadata.num_rows))
-        return units
-    if lib.suffix == ".parquet":
-        meta = pq.ParquetFile(lib)
-        _check_columns(lib, meta.schema_arrow.names, needed)
-        sizes = [meta.metadata.row_group(k).num_rows for k in range(meta.num_row_groups)]
-        starts: list[int] = np.cumsum([0, *sizes[:-1]]).tolist() if sizes else []
-        return [LibraryUnit(name=f"{lib.stem}-rg{k:05d}", path=lib, n_rows=sizes[k],
-                            row_group=k, offset=int(starts[k]))
-                for k in range(meta.num_row_groups)]
-    if lib.suffix == ".csv":
-        header = pd.read_csv(lib, nrows=0).columns
-        _check_columns(lib, list(header), needed)
-        n = len(pd.read_csv(lib, usecols=[header[0]]))
-        return [LibraryUnit(name=f"{lib.stem}-part{k // csv_chunk:05d}", path=lib,
-                            n_rows=min(csv_chunk, n - k), offset=k)
-                for k in range(0, max(n, 0), csv_chunk)]
-    raise ScreenError(f"library {lib} is neither a folder, a .parquet nor a .csv file")
-
-
-def read_unit(unit: LibraryUnit, columns: list[str], batch_size: int) -> Iterator[pd.DataFrame]:
-    """Yield the rows of one unit in batches of at most ``batch_size`` (only ``columns``)."""
-    if unit.path.suffix == ".csv":
-        frame = pd.read_csv(unit.path, usecols=columns, skiprows=range(1, unit.offset + 1),
-                            nrows=unit.n_rows, dtype={"id": str})
-        for start in range(0, len(frame), batch_size):
-            yield frame.iloc[start:start + batch_size].reset_index(drop=True)
-        return
-    pf = pq.ParquetFile(unit.path)
-    groups = [unit.row_group] if unit.row_group is not None else None
-    for rb in pf.iter_batches(batch_size=batch_size, columns=columns, row_groups=groups):
-        yield rb.to_pandas()
-
-
-# --------------------------------------------------------------------------- Ray pipeline
-
-
-@dataclass(frozen=True)
-class ScoreSettings:
-    """What every scoring actor needs besides the model (picklable).
-
-    Attributes:
-        kind: Featurizer kind (``polymer``, ``composition``, ``structure``).
-        item_column: Library column with the representation.
-        featurizer_params: Keyword arguments of the featurizer.
-        domain_column: Library column with the domain label, or None.
-        element_groups: Derive the domain from the elements instead (see score_batch).
-        canonical: True if the library's items are already canonical (skip that step).
-        beta, objective, low, high: Acquisition settings (:func:`acquisition_values`).
-    """
-
-    kind: str
-    item_column: str
-    featurizer_params: dict[str, Any] = field(default_factory=dict)
-    domain_column: str | None = "domain"
-    element_groups: list[list[str]] | None = None
-    canonical: bool = False
-    beta: float = 2.0
-    objective: str = "maximize"
-    low: float | None = None
-    high: float | None = None
-
-
-class _Scorer:
-    """Ray actor body: loads the model and the featurizer once, then scores batches."""
-
-    def __init__(self, model_files: dict[str, bytes], settings: ScoreSettings,
-                 threads: int) -> None:
-        import torch
-
-        from e2t_discovery.featurize import get_featurizer
-        from e2t_discovery.model import E2TSurrogate
-
-        torch.set_num_threads(max(1, threads))
-        # the model is read whole into memory, so its folder goes as soon as it is loaded
-        with tempfile.TemporaryDirectory(prefix="e2t-model-") as folder:
-            for rel, data in model_files.items():
-                target = Path(folder) / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            self.model = E2TSurrogate.load(folder)
-        self.featurizer = get_featurizer(settings.kind, **settings.featurizer_params)
-        self.settings = settings
-
-    @classmethod
-    def in_process(cls, model_dir: Path, settings: ScoreSettings) -> _Scorer:
-        """A scorer in this process, reading the model folder in place (no Ray)."""
-        from e2t_discovery.featurize import get_featurizer
-        from e2t_discovery.model import E2TSurrogate
-
-        scorer = cls.__new__(cls)
-        scorer.model = E2TSurrogate.load(model_dir)
-        scorer.featurizer = get_featurizer(settings.kind, **settings.featurizer_params)
-        scorer.settings = settings
-        return scorer
-
-    def ready(self) -> bool:
-        """Return True once the model and featurizer are loaded (to time start-up)."""
-        return True
-
-    def score(self, batch: pd.DataFrame, file: str | None = None,
-              first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-        """Score a batch; return scored rows, rejects and this actor's node id."""
-        import ray
-
-        scored, rejects = self.score_here(batch, file, first_row)
-        return scored, rejects, ray.get_runtime_context().get_node_id()
-
-    def score_here(self, batch: pd.DataFrame, file: str | None = None,
-                   first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Score a batch (rows ``first_row``... of ``file``); return scored rows and rejects."""
-        s = self.settings
-        return score_batch(
-            batch, self.model, self.featurizer, item_column=s.item_column,
-            canonicalize=not s.canonical, domain_column=s.domain_column,
-            element_groups=s.element_groups, beta=s.beta,
-            objective=s.objective, low=s.low, high=s.high, file=file, first_row=first_row)
 
 
 @dataclass
@@ -491,6 +133,8 @@ def _write_atomic(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     tmp.replace(path)
 
 
+
+
 def _start_actors(model_files: dict[str, bytes], settings: ScoreSettings,
                   workers: int | None, num_gpus: float | None) -> list[Any]:
     """Start the scoring actors, spread over the cluster's nodes."""
@@ -501,13 +145,13 @@ def _start_actors(model_files: dict[str, bytes], settings: ScoreSettings,
     gpus = num_gpus if num_gpus is not None else (
         min(1.0, resources.get("GPU", 0.0) / n) if resources.get("GPU", 0.0) else 0.0)
     files_ref = ray.put(model_files)
-    actor = ray.remote(_Scorer).options(num_cpus=1, num_gpus=gpus,
-                                        scheduling_strategy="SPREAD")
+    actor = ray.remote(Scorer).options(num_cpus=1, num_gpus=gpus,
+                                       scheduling_strategy="SPREAD")
     return [actor.remote(files_ref, settings, 1) for _ in range(n)]
 
 
 def screen_library(
-    library: str | Path,
+    library: Library | str | Path,
     model_dir: str | Path,
     out_dir: str | Path,
     settings: ScoreSettings,
@@ -529,8 +173,9 @@ def screen_library(
     is given or several workers are asked for.
 
     Args:
-        library: Folder of Parquet shards, a Parquet file or a CSV file; columns ``id``
-            and ``settings.item_column`` (and optionally ``settings.domain_column``).
+        library: A :class:`~e2t_discovery.screen.library.Library`, or the path of one
+            (folder of Parquet shards, a Parquet file or a CSV file); columns ``id`` and
+            ``settings.item_column`` (and optionally ``settings.domain_column``).
         model_dir: A model saved with ``E2TSurrogate.save``; its files are shipped to
             the actors, so the folder need not be visible from other nodes.
         out_dir: Output folder: ``scores/<unit>.parquet`` and ``rejects/<unit>.parquet``.
@@ -558,14 +203,17 @@ def screen_library(
     if workers is not None and workers < 1:
         raise ScreenError(f"workers={workers} must be at least 1")
     columns = ["id", settings.item_column]
-    units = library_units(library, needed=columns)
-    if settings.domain_column is not None:
-        names = _unit_columns(units[0])
-        if settings.domain_column in names:
-            columns.append(settings.domain_column)
+    if isinstance(library, Library):
+        library.require(columns)
+        lib = library
+    else:
+        lib = Library.open(library, needed=columns)
+    if settings.domain_column is not None and settings.domain_column in lib.columns:
+        columns.append(settings.domain_column)
     out = Path(out_dir)
-    todo = [u for u in units if u.name not in set(done)]
-    summary = ScreenSummary(out_dir=out, n_units=len(units), skipped=len(units) - len(todo))
+    todo = [u for u in lib.units if u.name not in set(done)]
+    summary = ScreenSummary(out_dir=out, n_units=len(lib.units),
+                            skipped=len(lib.units) - len(todo))
     if not todo:
         return summary
     n_todo = sum(u.n_rows for u in todo)
@@ -577,12 +225,14 @@ def screen_library(
                       and (workers or 1) == 1 and not num_gpus)
     start = time.perf_counter()
     bar = progress_bar(n_todo, unit="cand", desc="screen", enabled=progress, smoothing=0.1)
+    feed = _Feed(todo, columns, batch_size, out, summary, on_unit_done, bar,
+                 settings.item_column)
     if in_process:
-        scorer = _Scorer.in_process(_checked_model_dir(Path(model_dir)), settings)
+        scorer = Scorer.in_process(_checked_model_dir(Path(model_dir)), settings)
         summary.startup_s = time.perf_counter() - start
         summary.workers = 1
         with bar:
-            _drive_here(todo, columns, batch_size, scorer, out, summary, bar, on_unit_done)
+            feed.run(_HereExecutor(scorer))
         summary.elapsed_s = time.perf_counter() - start
         return summary
     import ray
@@ -595,141 +245,151 @@ def screen_library(
         summary.startup_s = time.perf_counter() - start
         summary.workers = len(actors)
         with bar:
-            _drive(todo, columns, batch_size, actors, out, summary, bar, on_unit_done,
-                   settings.item_column)
+            feed.run(_RayExecutor(actors))
         for a in actors:
             ray.kill(a)
     summary.elapsed_s = time.perf_counter() - start
     return summary
 
 
-def _drive_here(todo: list[LibraryUnit], columns: list[str], batch_size: int,
-                scorer: _Scorer, out: Path, summary: ScreenSummary, bar: Any,
-                on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None) -> None:
-    """Score the units batch by batch in this process and write each when it is done."""
-    for unit in todo:
-        state = _Pending(unit)
-        first_row = unit.offset + 1
-        for k, batch in enumerate(read_unit(unit, columns, batch_size)):
-            state.scored[k], state.rejects[k] = scorer.score_here(batch, str(unit.path),
-                                                                  first_row)
-            first_row += len(batch)
-            state.submitted = k + 1
-            bar.update(len(batch))
-        state.finished = True
-        summary.node_batches["in-process"] = (summary.node_batches.get("in-process", 0)
-                                              + state.submitted)
-        _finish_unit(state, out, summary, on_unit_done, scorer.settings.item_column)
+# --------------------------------------------------------------------------- driving
+
+#: A batch in flight: the unit it belongs to and its index in the unit.
+_Ticket = tuple[_Pending, int]
 
 
-def _unit_columns(unit: LibraryUnit) -> list[str]:
-    """Return the column names of a unit's file."""
-    if unit.path.suffix == ".csv":
-        return list(pd.read_csv(unit.path, nrows=0).columns)
-    return list(pq.ParquetFile(unit.path).schema_arrow.names)
+class _Executor(Protocol):
+    """Where batches are scored: in this process or on Ray actors."""
+
+    #: Most batches in flight at once.
+    capacity: int
+
+    def submit(self, ticket: _Ticket, batch: pd.DataFrame, file: str,
+               first_row: int) -> None:
+        """Start scoring a batch (rows ``first_row``... of ``file``)."""
+
+    def next_done(self) -> tuple[_Ticket, pd.DataFrame, pd.DataFrame, str]:
+        """Wait for a submitted batch; return its ticket, scored rows, rejects and node."""
 
 
-def _drive(todo: list[LibraryUnit], columns: list[str], batch_size: int, actors: list[Any],
-           out: Path, summary: ScreenSummary, bar: Any,
-           on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None,
-           item_column: str) -> None:
-    """Feed batches to the actors (at most two in flight each) and write finished units."""
-    import ray
+class _HereExecutor:
+    """Scores each batch in this process as it is submitted (one in flight)."""
 
-    def feed() -> Iterator[tuple[_Pending, int, pd.DataFrame, int]]:
-        for unit in todo:
+    capacity = 1
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        self.done: deque[tuple[_Ticket, pd.DataFrame, pd.DataFrame, str]] = deque()
+
+    def submit(self, ticket: _Ticket, batch: pd.DataFrame, file: str,
+               first_row: int) -> None:
+        scored, rejects = self.scorer.score_here(batch, file, first_row)
+        self.done.append((ticket, scored, rejects, "in-process"))
+
+    def next_done(self) -> tuple[_Ticket, pd.DataFrame, pd.DataFrame, str]:
+        return self.done.popleft()
+
+
+class _RayExecutor:
+    """Sends each batch to the least loaded actor (at most two in flight each)."""
+
+    def __init__(self, actors: list[Any]) -> None:
+        self.actors = actors
+        self.capacity = 2 * len(actors)
+        self.load = [0] * len(actors)
+        self.inflight: dict[Any, tuple[_Ticket, int]] = {}
+
+    def submit(self, ticket: _Ticket, batch: pd.DataFrame, file: str,
+               first_row: int) -> None:
+        a = int(np.argmin(self.load))
+        self.inflight[self.actors[a].score.remote(batch, file, first_row)] = (ticket, a)
+        self.load[a] += 1
+
+    def next_done(self) -> tuple[_Ticket, pd.DataFrame, pd.DataFrame, str]:
+        import ray
+
+        ready, _ = ray.wait(list(self.inflight), num_returns=1)
+        ticket, a = self.inflight.pop(ready[0])
+        self.load[a] -= 1
+        scored, rejects, node = ray.get(ready[0])
+        return ticket, scored, rejects, node
+
+
+@dataclass
+class _Feed:
+    """The one driving loop: read the units' batches, score them, write finished units."""
+
+    todo: list[LibraryUnit]
+    columns: list[str]
+    batch_size: int
+    out: Path
+    summary: ScreenSummary
+    on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None
+    bar: Any
+    item_column: str
+
+    def run(self, executor: _Executor) -> None:
+        """Keep ``executor`` full and write each unit as soon as all its batches are back."""
+        batches = self._batches()
+        in_flight = 0
+        exhausted = False
+        while True:
+            while not exhausted and in_flight < executor.capacity:
+                try:
+                    state, k, batch, first_row = next(batches)
+                except StopIteration:
+                    exhausted = True
+                    break
+                if k < 0:
+                    if state.complete:
+                        self._finish(state)
+                    continue
+                executor.submit((state, k), batch, str(state.unit.path), first_row)
+                in_flight += 1
+            if not in_flight:
+                break
+            (state, k), scored, rejects, node = executor.next_done()
+            in_flight -= 1
+            state.scored[k], state.rejects[k] = scored, rejects
+            self.summary.node_batches[node] = self.summary.node_batches.get(node, 0) + 1
+            self.bar.update(len(scored) + len(rejects))
+            if state.complete:
+                self._finish(state)
+
+    def _batches(self) -> Iterator[tuple[_Pending, int, pd.DataFrame, int]]:
+        """Yield ``(unit state, k, batch, first row)``; ``k = -1`` once a unit is read."""
+        for unit in self.todo:
             state = _Pending(unit)
             first_row = unit.offset + 1
-            for k, batch in enumerate(read_unit(unit, columns, batch_size)):
+            for k, batch in enumerate(unit.batches(self.columns, self.batch_size)):
                 state.submitted = k + 1
                 yield state, k, batch, first_row
                 first_row += len(batch)
             state.finished = True
             yield state, -1, pd.DataFrame(), 0  # the unit is read: it may be complete now
 
-    batches = feed()
-    inflight: dict[Any, tuple[_Pending, int]] = {}
-    load = [0] * len(actors)
-    owner: dict[Any, int] = {}
-    exhausted = False
-    while True:
-        while not exhausted and len(inflight) < 2 * len(actors):
-            try:
-                state, k, batch, first_row = next(batches)
-            except StopIteration:
-                exhausted = True
-                break
-            if k < 0:
-                if state.complete:
-                    _finish_unit(state, out, summary, on_unit_done, item_column)
-                continue
-            a = int(np.argmin(load))
-            ref = actors[a].score.remote(batch, str(state.unit.path), first_row)
-            inflight[ref], owner[ref] = (state, k), a
-            load[a] += 1
-        if not inflight:
-            break
-        ready, _ = ray.wait(list(inflight), num_returns=1)
-        ref = ready[0]
-        state, k = inflight.pop(ref)
-        load[owner.pop(ref)] -= 1
-        scored, rejects, node = ray.get(ref)
-        state.scored[k], state.rejects[k] = scored, rejects
-        summary.node_batches[node] = summary.node_batches.get(node, 0) + 1
-        bar.update(len(scored) + len(rejects))
-        if state.complete:
-            _finish_unit(state, out, summary, on_unit_done, item_column)
+    def _finish(self, state: _Pending) -> None:
+        """Write a complete unit's scored and rejects shards, then report it."""
+        order = sorted(state.scored)
+        scored = (pd.concat([state.scored[k] for k in order], ignore_index=True) if order
+                  else pd.DataFrame({c: [] for c in SCORE_COLUMNS}))
+        rejects = (pd.concat([state.rejects[k] for k in order], ignore_index=True) if order
+                   else pd.DataFrame({c: [] for c in REJECT_COLUMNS}))
+        score_path = self.out / "scores" / f"{state.unit.name}.parquet"
+        _write_atomic(rejects, _REJECT_SCHEMA,
+                      self.out / "rejects" / f"{state.unit.name}.parquet")
+        _write_atomic(scored, _SCORE_SCHEMA, score_path)
+        summary = self.summary
+        summary.n_scored += len(scored)
+        summary.n_rejected += len(rejects)
+        if len(rejects) and summary.first_reject is None:
+            from e2t_discovery.loop.ingest import Problem
 
-
-def _finish_unit(state: _Pending, out: Path, summary: ScreenSummary,
-                 on_unit_done: Callable[[LibraryUnit, Path, int, int], None] | None,
-                 item_column: str) -> None:
-    """Write a complete unit's scored and rejects shards, then report it."""
-    order = sorted(state.scored)
-    scored = (pd.concat([state.scored[k] for k in order], ignore_index=True) if order
-              else pd.DataFrame({c: [] for c in SCORE_COLUMNS}))
-    rejects = (pd.concat([state.rejects[k] for k in order], ignore_index=True) if order
-               else pd.DataFrame({c: [] for c in REJECT_COLUMNS}))
-    score_path = out / "scores" / f"{state.unit.name}.parquet"
-    _write_atomic(rejects, _REJECT_SCHEMA, out / "rejects" / f"{state.unit.name}.parquet")
-    _write_atomic(scored, _SCORE_SCHEMA, score_path)
-    summary.n_scored += len(scored)
-    summary.n_rejected += len(rejects)
-    if len(rejects) and summary.first_reject is None:
-        from e2t_discovery.loop.ingest import Problem
-
-        first = rejects.iloc[0]
-        summary.first_reject = str(Problem(str(first["file"]), str(first["reason"]),
-                                           row=int(first["row"]), column=item_column or None))
-    state.scored.clear()
-    state.rejects.clear()
-    if on_unit_done is not None:
-        on_unit_done(state.unit, score_path, len(scored), len(rejects))
-
-
-# --------------------------------------------------------------------------- campaign
-
-
-def library_key(path: str | Path) -> str:
-    """Return the identity of a library used to resume screens: its resolved path."""
-    return str(Path(path).resolve())
-
-
-def _library_is_canonical(path: Path) -> bool:
-    """True if the library's manifest says its SMILES are RDKit canonical (our generator)."""
-    from rdkit import rdBase
-
-    manifest = (path if path.is_dir() else path.parent) / "library.json"
-    if not manifest.is_file():
-        return False
-    try:
-        meta = json.loads(manifest.read_text())
-    except json.JSONDecodeError:
-        return False
-    return meta.get("params", {}).get("rdkit") == rdBase.rdkitVersion
-
-
-def _settings_json(settings: ScoreSettings) -> dict[str, Any]:
-    """Settings as a JSON-comparable dict (NaN-free)."""
-    data = {k: v for k, v in settings.__dict__.items()}
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
+            first = rejects.iloc[0]
+            summary.first_reject = str(Problem(str(first["file"]), str(first["reason"]),
+                                               row=int(first["row"]),
+                                               column=self.item_column or None))
+        state.scored.clear()
+        state.rejects.clear()
+        if self.on_unit_done is not None:
+            self.on_unit_done(state.unit, score_path, len(scored), len(rejects))

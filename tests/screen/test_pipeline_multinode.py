@@ -20,12 +20,13 @@ import torch
 from e2t_discovery.data.datasets import load_pi1070
 from e2t_discovery.featurize import get_featurizer
 from e2t_discovery.model import E2TSurrogate
-from e2t_discovery.screen.pipeline import score_batch
+from e2t_discovery.screen.scoring import score_batch
 
 SCRIPT = textwrap.dedent("""
     import json, sys
     from ray.cluster_utils import Cluster
-    from e2t_discovery.screen.pipeline import ScoreSettings, screen_library
+    from e2t_discovery.screen.pipeline import screen_library
+    from e2t_discovery.screen.scoring import ScoreSettings
 
     lib, model, out = sys.argv[1:4]
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})

@@ -1,4 +1,4 @@
-"""Tests of the virtual polymer library generator (real RDKit, real PI1070 seeds)."""
+"""Tests of virtual polymer library generation (real RDKit, real PI1070 seeds)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rdkit import Chem
 
 from e2t_discovery.data.datasets import load_pi1070
+from e2t_discovery.data.generate import LibraryInfo, generate_polymer_library
 from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.featurize.polymer import canonical_psmiles
-from e2t_discovery.screen.library import (
-    generate_chunk,
-    generate_polymer_library,
-    read_library,
-    recombine,
-    substitute,
-)
+from e2t_discovery.screen.library import Library
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +27,13 @@ def _make(seeds: pd.DataFrame, out: Path, n: int, seed: int = 0, **kw: object):
         parents=seeds["id"].tolist(), progress=False, **kw)
 
 
+def _read(info: LibraryInfo) -> pd.DataFrame:
+    return Library.open(info.path).read()
+
+
 def test_library_has_n_unique_valid_psmiles_in_fixed_shards(pi_seeds, tmp_path):
     info = _make(pi_seeds, tmp_path / "lib", 500, shard_size=200, chunk_size=300)
-    lib = read_library(tmp_path / "lib")
+    lib = Library.open(tmp_path / "lib").read()
     assert info.n == 500 and len(lib) == 500
     assert info.shards == ["shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
     assert [len(pd.read_parquet(tmp_path / "lib" / s)) for s in info.shards] == [200, 200, 100]
@@ -49,41 +47,21 @@ def test_library_has_n_unique_valid_psmiles_in_fixed_shards(pi_seeds, tmp_path):
                                   *(f"{a}+{b}" for a in range(30) for b in range(30))}
     manifest = json.loads((tmp_path / "lib" / "library.json").read_text())
     assert manifest["n"] == 500 and manifest["seed"] == 0
+    assert Library.open(tmp_path / "lib").canonical  # a screen skips canonicalization
 
 
 def test_library_is_deterministic_per_seed(pi_seeds, tmp_path):
-    a = read_library(_make(pi_seeds, tmp_path / "a", 300, seed=1, chunk_size=200).path)
-    b = read_library(_make(pi_seeds, tmp_path / "b", 300, seed=1, chunk_size=200).path)
-    c = read_library(_make(pi_seeds, tmp_path / "c", 300, seed=2, chunk_size=200).path)
+    a = _read(_make(pi_seeds, tmp_path / "a", 300, seed=1, chunk_size=200))
+    b = _read(_make(pi_seeds, tmp_path / "b", 300, seed=1, chunk_size=200))
+    c = _read(_make(pi_seeds, tmp_path / "c", 300, seed=2, chunk_size=200))
     pd.testing.assert_frame_equal(a, b)
     assert set(a["smiles"]) != set(c["smiles"])
 
 
 def test_ray_workers_give_the_same_library(pi_seeds, tmp_path, ray_session):
-    serial = read_library(_make(pi_seeds, tmp_path / "s", 400, seed=3, chunk_size=100).path)
-    parallel = read_library(_make(pi_seeds, tmp_path / "p", 400, seed=3, chunk_size=100,
-                                  workers=2).path)
+    serial = _read(_make(pi_seeds, tmp_path / "s", 400, seed=3, chunk_size=100))
+    parallel = _read(_make(pi_seeds, tmp_path / "p", 400, seed=3, chunk_size=100, workers=2))
     pd.testing.assert_frame_equal(serial, parallel)
-
-
-def test_recombine_joins_head_to_tail():
-    product = recombine(Chem.MolFromSmiles("*CC*"), Chem.MolFromSmiles("*O*"))
-    assert Chem.MolToSmiles(product) == canonical_psmiles("*CCO*")
-
-
-def test_substitute_replaces_hydrogens_on_given_sites():
-    mol = Chem.MolFromSmiles("*c1ccc(*)cc1")
-    sites = [a.GetIdx() for a in mol.GetAtoms() if a.GetTotalNumHs() == 1][:2]
-    product = substitute(mol, sites, [Chem.MolFromSmiles("F"), Chem.MolFromSmiles("C")])
-    assert Chem.MolToSmiles(product) == canonical_psmiles("*c1ccc(*)c(C)c1F")
-
-
-def test_generate_chunk_counts_every_attempt():
-    smiles, domains, parents, invalid = generate_chunk(["*CC*", "*CC(*)C"], ["a", "b"],
-                                                       ["p1", "p2"], 50, 7)
-    assert len(smiles) + invalid == 50
-    assert set(domains) <= {"a", "b", "a+b"}
-    assert all(p.split("+")[0] in {"p1", "p2"} for p in parents)
 
 
 def test_non_empty_output_folder_is_refused(pi_seeds, tmp_path):
