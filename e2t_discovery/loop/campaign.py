@@ -46,23 +46,18 @@ import numpy as np
 import pandas as pd
 
 from e2t_discovery.config.schema import CampaignConfig, CampaignSection, load_config
+from e2t_discovery.domains import frame_domains
 from e2t_discovery.exceptions import (
     ConfigError,
     FeaturizationError,
+    IngestValidationError,
     ModelError,
     NotFittedError,
     StoreError,
 )
 from e2t_discovery.featurize import Featurizer, get_featurizer
-from e2t_discovery.loop.ingest import (
-    IngestResult,
-    IngestValidationError,
-    describe_missing_column,
-    domain_from_elements,
-    ingest_file,
-    read_excel_table,
-    sniff_delimiter,
-)
+from e2t_discovery.loop.ingest import IngestResult, ingest_file
+from e2t_discovery.loop.lab_files import describe_missing_column, read_excel_table, sniff_delimiter
 from e2t_discovery.store.db import PROPOSAL_STATUSES, ModelRecord, Store
 
 if TYPE_CHECKING:
@@ -308,28 +303,10 @@ class Campaign:
         structure in ``canonical`` (or the input column); ``clustering``: None (the model
         assigns clusters).
         """
-        dom = self.config.domains
-        n = len(frame)
-        if dom.method == "column":
-            assert dom.column is not None
-            if dom.column not in frame.columns:
-                return np.full(n, None, dtype=object)
-            values = frame[dom.column]
-            return np.array([None if pd.isna(v) else _label(v) for v in values], dtype=object)
-        if dom.method == "elements":
-            assert dom.element_groups is not None
-            items = canonical if canonical is not None else \
-                list(frame[self.config.representation.input_column])
-            out = []
-            for item in items:
-                formula = item
-                if self.config.representation.kind == "structure":
-                    from e2t_discovery.featurize.structure import parse_structure
-
-                    formula = parse_structure(item).composition.formula
-                out.append(domain_from_elements(formula, dom.element_groups))
-            return np.array(out, dtype=object)
-        return np.full(n, None, dtype=object)
+        dom, rep = self.config.domains, self.config.representation
+        return frame_domains(frame, method=dom.method, column=dom.column,
+                             element_groups=dom.element_groups, kind=rep.kind,
+                             input_column=rep.input_column, canonical=canonical)
 
     # ------------------------------------------------------------------ models
     def _surrogate_settings(self) -> dict[str, Any]:
@@ -616,15 +593,6 @@ def read_table(path: Path) -> pd.DataFrame:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FeaturizationError(f"{path}: not a readable CSV/Excel/Parquet file "
                                  f"({first})") from None
-
-
-def _label(value: Any) -> str:
-    """Domain label text: 13.0 -> '13', ' Pb-I ' -> 'Pb-I'."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def _resolve(item: Any, kind: str, base_dir: str | Path | None) -> Any:

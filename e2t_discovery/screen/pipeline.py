@@ -227,18 +227,13 @@ def _element_domains(kind: str, items: list[Any], forms: list[str | None], valid
 
     A row whose elements cannot be read keeps a null domain (it is still scored).
     """
-    from e2t_discovery.loop.ingest import domain_from_elements
+    from e2t_discovery.domains import element_domain
 
     out = list(domains)
     for i in valid:
         try:
-            if kind == "structure":
-                from e2t_discovery.featurize.structure import parse_structure
-
-                formula = parse_structure(items[i]).composition.formula
-            else:
-                formula = str(forms[i])
-            out[i] = domain_from_elements(formula, groups)
+            out[i] = element_domain(items[i] if kind == "structure" else str(forms[i]), kind,
+                                    groups)
         except (ValueError, TypeError, KeyError):
             out[i] = None
     return out
@@ -702,7 +697,7 @@ def _finish_unit(state: _Pending, out: Path, summary: ScreenSummary,
     summary.n_scored += len(scored)
     summary.n_rejected += len(rejects)
     if len(rejects) and summary.first_reject is None:
-        from e2t_discovery.loop.ingest import Problem
+        from e2t_discovery.problems import Problem
 
         first = rejects.iloc[0]
         summary.first_reject = str(Problem(str(first["file"]), str(first["reason"]),
