@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from e2t_discovery.exceptions import ConfigError
+from e2t_discovery.messages import shown_value
 
 __all__ = [
     "CampaignConfig",
@@ -381,10 +382,7 @@ def _explain(exc: ValidationError, source: str) -> str:
         message = f"missing required key {key!r}; add it to {where}"
     else:
         reason = first["msg"].removeprefix("Value error, ")
-        shown = repr(first.get("input"))
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        message = f"{key} = {shown} is invalid: {reason}"
+        message = f"{key} = {shown_value(first.get('input'))} is invalid: {reason}"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return f"{source}: {message}{more}"
 
