@@ -7,7 +7,9 @@ A campaign's ``[domains] method`` picks the rule:
 - ``elements``: per element group, the group's elements present in the formula
   (:func:`domain_from_elements`; ``Pb-I`` for CH3NH3PbI3 with groups ``[Ge, Sn, Pb]``,
   ``[F, Cl, Br, I]``), from a formula or a structure (:func:`element_domain`,
-  :func:`canonical_element_domain`);
+  :func:`canonical_element_domain`); the HOIP benchmark's metal-halide domains
+  (``data.datasets.hoip_domains``) are the same rule with one element of each group
+  required;
 - ``clustering``: k-means clusters on the model inputs, assigned inside the surrogate
   (:func:`cluster_domains`).
 
@@ -23,7 +25,7 @@ all use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +44,8 @@ __all__ = [
     "domain_from_elements",
     "domain_label",
     "element_domain",
+    "element_group_hits",
+    "element_group_label",
     "encode_domains",
     "frame_domains",
 ]
@@ -70,6 +74,20 @@ def column_domains(values: Iterable[Any]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- elements
+def element_group_hits(present: Collection[str],
+                       groups: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Return, per group, the group's elements in ``present`` (in the group's order)."""
+    return [[el for el in group if el in present] for group in groups]
+
+
+def element_group_label(hits: Sequence[Sequence[str]]) -> str:
+    """Return the label of per-group hits: ``[["Pb"], ["Br", "I"]]`` -> ``"Pb-Br+I"``.
+
+    A group without a hit contributes :data:`NO_ELEMENT`.
+    """
+    return "-".join("+".join(hit) if hit else NO_ELEMENT for hit in hits)
+
+
 def domain_from_elements(formula: str, groups: list[list[str]]) -> str:
     """Return the domain label of a formula: per group, the group's elements present.
 
@@ -80,11 +98,7 @@ def domain_from_elements(formula: str, groups: list[list[str]]) -> str:
     from pymatgen.core import Composition
 
     present = {el.symbol for el in Composition(formula).elements}
-    parts = []
-    for group in groups:
-        hit = [el for el in group if el in present]
-        parts.append("+".join(hit) if hit else NO_ELEMENT)
-    return "-".join(parts)
+    return element_group_label(element_group_hits(present, groups))
 
 
 def element_domain(item: Any, kind: str, groups: list[list[str]]) -> str:
