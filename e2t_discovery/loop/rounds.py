@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import E2TError
 from e2t_discovery.loop.adaptation import AdaptPolicy, apply_update, plan_update
 
@@ -121,7 +122,7 @@ def next_round(campaign: Campaign) -> int:
 
 
 def _domain_labels(values: pd.Series) -> np.ndarray:
-    return values.fillna("(none)").astype(str).to_numpy()
+    return values.fillna(NO_DOMAIN).astype(str).to_numpy()
 
 
 def update_model(campaign: Campaign, policy: AdaptPolicy, *,
@@ -225,7 +226,7 @@ def round_progress(campaign: Campaign, round: int) -> dict[str, Any]:
     row = last.iloc[-1]
     rmse = float(row["batch_rmse"]) if int(row["round"]) == round else float("nan")
     before = set(m[m["round"] < round]["domain"])
-    now = set(m[m["round"] == round]["domain"]) - before - {"(none)"}
+    now = set(m[m["round"] == round]["domain"]) - before - {NO_DOMAIN}
     return {"measurements": int(row["measurements"]), "best": float(row["best"]),
             "best_domain": str(row["best_domain"]), "batch_rmse": rmse,
             "new_domains": tuple(sorted(now, key=str))}

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, spearmanr
 
+from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import E2TError
 
 if TYPE_CHECKING:
@@ -266,7 +267,7 @@ def _natural_key(name: str) -> tuple[int, float, str]:
     try:
         return (0, float(name), name)
     except ValueError:
-        return (2 if name == "(none)" else 1, 0.0, name)
+        return (2 if name == NO_DOMAIN else 1, 0.0, name)
 
 
 def domain_counts(measurements: pd.DataFrame) -> pd.DataFrame:
@@ -807,11 +808,11 @@ def campaign_report_data(campaign: Campaign, *, holdout: pd.DataFrame | None = N
     m = campaign.store.measurements(cfg.target.property)
     measurements = pd.DataFrame({
         "material_id": m["material_id"].astype(str), "value": m["value"].astype(float),
-        "round": m["round"].astype(int), "domain": m["domain"].fillna("(none)").astype(str)})
+        "round": m["round"].astype(int), "domain": m["domain"].fillna(NO_DOMAIN).astype(str)})
     p = campaign.store.proposals()
     proposals = p[["round", "material_id", "strategy", "mean", "std", "acquisition",
                    "domain", "status", "reason"]].copy()
-    proposals["domain"] = proposals["domain"].fillna("(none)").astype(str)
+    proposals["domain"] = proposals["domain"].fillna(NO_DOMAIN).astype(str)
     obj = cfg.objective
     target_range = (obj.low, obj.high) if obj.direction == "range" else None
     dom = cfg.domains

@@ -53,6 +53,7 @@ from typing import Any, Self
 import duckdb
 import pandas as pd
 
+from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import StoreBusyError, StoreError
 
 __all__ = [
@@ -548,7 +549,7 @@ class Store:
         """
         order = "DESC" if maximize else "ASC"
         return self._df(
-            "WITH per AS (SELECT x.material_id, coalesce(m.domain, '(none)') AS domain, "
+            f"WITH per AS (SELECT x.material_id, coalesce(m.domain, '{NO_DOMAIN}') AS domain, "
             "avg(x.value) AS value FROM measurement x JOIN material m ON m.id = x.material_id "
             "WHERE x.property = ? GROUP BY ALL), "
             f"ranked AS (SELECT *, row_number() OVER (PARTITION BY domain ORDER BY value {order},"
