@@ -6,12 +6,20 @@ red line and exit code 1. Anything else is an internal error (exit code 2).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from e2t_discovery.problems import Problem
+
 __all__ = [
     "E2TError",
     "ConfigError",
     "DataError",
     "FeaturizationError",
     "IngestError",
+    "IngestValidationError",
     "StoreError",
     "StoreBusyError",
     "NotFittedError",
@@ -55,6 +63,21 @@ class FeaturizationError(E2TError):
 
 class IngestError(E2TError):
     """A lab-results file failed validation; nothing was written."""
+
+
+class IngestValidationError(IngestError):
+    """A lab file failed validation; ``problems`` lists what was found (nothing was written)."""
+
+    def __init__(self, problems: list[Problem], n_problems: int,
+                 report_path: Path | None) -> None:
+        problems = sorted(problems, key=lambda p: -1 if p.row is None else p.row)
+        self.problems = problems
+        self.n_problems = n_problems
+        more = ""
+        if n_problems > 1:
+            more = f" (and {n_problems - 1} more problem(s)"
+            more += f"; all in {report_path})" if report_path else "; --report FILE lists all)"
+        super().__init__(f"{problems[0]}{more}")
 
 
 class StoreError(E2TError):

@@ -50,7 +50,7 @@ def predict(
     A row that cannot be predicted (e.g. an invalid p-SMILES) is kept, with its reason in
     the ``reject_reason`` column and NaN mean, std and distance.
     """
-    from e2t_discovery.loop.ingest import Problem
+    from e2t_discovery.problems import Problem
 
     with open_campaign(name, directory, read_only=True) as campaign:
         predictions = campaign.predict_file(input, out, version=version)

@@ -14,12 +14,12 @@ API: ``check_config(config, source)``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from e2t_discovery.config.schema import CampaignConfig
 from e2t_discovery.exceptions import ConfigError, E2TError
+from e2t_discovery.messages import did_you_mean, shown_value
 from e2t_discovery.param_types import parameter_types, type_problem
 
 __all__ = ["check_config"]
@@ -42,9 +42,8 @@ def check_config(config: CampaignConfig, source: str) -> None:
         _check_strategy(config)
         _check_transfer(config)
     except _Invalid as exc:
-        shown = repr(exc.value)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        raise ConfigError(f"{source}: {exc.key} = {shown} is invalid: {exc.reason}") from None
+        raise ConfigError(f"{source}: {exc.key} = {shown_value(exc.value)} is invalid: "
+                          f"{exc.reason}") from None
 
 
 class _Invalid(Exception):
@@ -53,11 +52,6 @@ class _Invalid(Exception):
     def __init__(self, key: str, value: Any, reason: str) -> None:
         super().__init__(key, value, reason)
         self.key, self.value, self.reason = key, value, reason
-
-
-def _suggest(name: str, accepted: list[str]) -> str:
-    close = difflib.get_close_matches(name, accepted, n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def _check_params(table: str, params: Mapping[str, Any], what: str,
@@ -74,7 +68,7 @@ def _check_params(table: str, params: Mapping[str, Any], what: str,
             listed = ", ".join(names) if names else f"none ({what} takes no parameters; " \
                                                      f"remove the [{table}] table)"
             raise _Invalid(f"{table}.{key}", value, f"{what} has no parameter {key!r}; "
-                           f"{_suggest(key, names)}accepted: {listed}")
+                           f"{did_you_mean(key, names)}accepted: {listed}")
         problem = type_problem(value, accepted[key])
         if problem is not None:
             raise _Invalid(f"{table}.{key}", value, problem)
@@ -187,7 +181,8 @@ def _check_transfer(config: CampaignConfig) -> None:
                        f"the table has no column {rep.input_column!r}; {hint}")
     if transfer.property not in header:
         raise _Invalid("transfer.property", transfer.property,
-                       f"the table has no such column; {_suggest(str(transfer.property), header)}"
+                       f"the table has no such column; "
+                       f"{did_you_mean(str(transfer.property), header)}"
                        f"columns: {', '.join(header[:12])}")
     unit = transfer.unit
     if unit != "none" and config.target.factor(unit) is None:  # type: ignore[arg-type]

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from e2t_discovery.messages import shown_value
+
 __all__ = ["dump_toml", "explain"]
 
 
@@ -46,10 +48,7 @@ def explain(exc: ValidationError, source: str, root: Any) -> str:
         message = f"missing required key {key!r}; add it to {where}"
     else:
         reason = first["msg"].removeprefix("Value error, ")
-        shown = repr(first.get("input"))
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        message = f"{key} = {shown} is invalid: {reason}"
+        message = f"{key} = {shown_value(first.get('input'))} is invalid: {reason}"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return f"{source}: {message}{more}"
 

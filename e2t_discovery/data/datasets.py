@@ -42,6 +42,7 @@ import platformdirs
 import pooch
 import requests
 
+from e2t_discovery.domains import element_group_hits, element_group_label
 from e2t_discovery.exceptions import DataError
 
 __all__ = [
@@ -453,14 +454,13 @@ def hoip_domains(frame: pd.DataFrame) -> np.ndarray:
     """
     labels = []
     for position, elements in enumerate(_element_sets(frame)):
-        metals = [m for m in HOIP_METALS if m in elements]
-        halides = [x for x in HOIP_HALIDES if x in elements]
-        if len(metals) != 1 or len(halides) != 1:
+        hits = element_group_hits(elements, (HOIP_METALS, HOIP_HALIDES))
+        if any(len(hit) != 1 for hit in hits):
             raise DataError(
                 f"HOIP row {position} has elements {' '.join(sorted(elements))}; a domain "
                 "needs exactly one of Ge/Sn/Pb and one of F/Cl/Br/I"
             )
-        labels.append(f"{metals[0]}-{halides[0]}")
+        labels.append(element_group_label(hits))
     return np.asarray(labels, dtype=str)
 
 

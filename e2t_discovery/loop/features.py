@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from e2t_discovery.config.schema import CampaignConfig
+from e2t_discovery.domains import frame_domains
 from e2t_discovery.exceptions import FeaturizationError
 from e2t_discovery.featurize import Featurizer, get_featurizer
-from e2t_discovery.loop.ingest import domain_from_elements
 
 __all__ = ["CampaignFeatures"]
 
@@ -78,36 +78,9 @@ class CampaignFeatures:
 
         ``column``: the configured column if present; ``elements``: from the formula or
         structure in ``canonical`` (or the input column); ``clustering``: None (the model
-        assigns clusters).
+        assigns clusters). The rules are :mod:`e2t_discovery.domains`'.
         """
-        dom = self.config.domains
-        n = len(frame)
-        if dom.method == "column":
-            assert dom.column is not None
-            if dom.column not in frame.columns:
-                return np.full(n, None, dtype=object)
-            values = frame[dom.column]
-            return np.array([None if pd.isna(v) else _label(v) for v in values], dtype=object)
-        if dom.method == "elements":
-            assert dom.element_groups is not None
-            items = canonical if canonical is not None else \
-                list(frame[self.config.representation.input_column])
-            out = []
-            for item in items:
-                formula = item
-                if self.config.representation.kind == "structure":
-                    from e2t_discovery.featurize.structure import parse_structure
-
-                    formula = parse_structure(item).composition.formula
-                out.append(domain_from_elements(formula, dom.element_groups))
-            return np.array(out, dtype=object)
-        return np.full(n, None, dtype=object)
-
-
-def _label(value: Any) -> str:
-    """Domain label text: 13.0 -> '13', ' Pb-I ' -> 'Pb-I'."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
+        dom, rep = self.config.domains, self.config.representation
+        return frame_domains(frame, method=dom.method, column=dom.column,
+                             element_groups=dom.element_groups, kind=rep.kind,
+                             input_column=rep.input_column, canonical=canonical)

@@ -12,14 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from e2t_discovery.exceptions import FeaturizationError
+from e2t_discovery.exceptions import FeaturizationError, IngestValidationError
 from e2t_discovery.loop.features import CampaignFeatures
-from e2t_discovery.loop.ingest import (
-    IngestValidationError,
-    describe_missing_column,
-    read_excel_table,
-    sniff_delimiter,
-)
+from e2t_discovery.loop.lab_files import describe_missing_column, read_excel_table, sniff_delimiter
+from e2t_discovery.messages import first_line
 
 if TYPE_CHECKING:
     from e2t_discovery.model import E2TSurrogate
@@ -153,9 +149,8 @@ def read_table(path: Path) -> pd.DataFrame:
                            sep=sniff_delimiter(path))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             pa.ArrowException, OSError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FeaturizationError(f"{path}: not a readable CSV/Excel/Parquet file "
-                                 f"({first})") from None
+                                 f"({first_line(exc)})") from None
 
 
 def _resolve(item: Any, kind: str, base_dir: str | Path | None) -> Any:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from e2t_discovery.exceptions import ConfigError
+from e2t_discovery.messages import did_you_mean, shown_value
 from e2t_discovery.model.episodes import EPISODE_POLICIES
 from e2t_discovery.model.presets import PRESETS
 from e2t_discovery.param_types import parameter_types, type_problem
@@ -35,9 +35,7 @@ SETTINGS_KEY = "model.settings"
 
 def _invalid(name: str, value: Any, rule: str) -> ConfigError:
     """The one-line error of a bad option: dotted key, value, rule and fix."""
-    shown = repr(value)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    return ConfigError(f"{SETTINGS_KEY}.{name} = {shown} is invalid: {rule}")
+    return ConfigError(f"{SETTINGS_KEY}.{name} = {shown_value(value)} is invalid: {rule}")
 
 
 @dataclass(frozen=True)
@@ -240,8 +238,7 @@ class SurrogateConfig:
         known = [f.name for f in dataclasses.fields(cls)]
         for key in values:
             if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                hint = did_you_mean(key, known)
                 if key == "preset":
                     hint = ("a preset is not an option: copy the options of one of "
                             f"{', '.join(PRESETS)} (e2t_discovery.model.presets) instead; ")

@@ -11,6 +11,8 @@ encoder learns:
 
 Domains come from a label array, or, when none is given, from k-means clusters on the
 inputs (:func:`cluster_domains`). Every draw is reproducible from a numpy ``Generator``.
+``cluster_domains`` and ``encode_domains`` live in :mod:`e2t_discovery.domains` with the
+other domain rules and are importable from here too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from e2t_discovery.domains import cluster_domains, encode_domains
 from e2t_discovery.exceptions import ModelError
 
 __all__ = [
@@ -46,49 +49,6 @@ class Episode:
 
     support: np.ndarray
     query: np.ndarray
-
-
-def encode_domains(groups: np.ndarray | list | None, n: int) -> np.ndarray:
-    """Turn arbitrary domain labels into contiguous integer codes.
-
-    Args:
-        groups: ``n`` labels of any hashable type.
-        n: Expected number of rows.
-
-    Returns:
-        ``n`` int64 codes in ``0..n_domains-1``.
-
-    Raises:
-        ModelError: if the number of labels differs from ``n``.
-    """
-    labels = np.asarray(groups)
-    if labels.ndim != 1 or labels.shape[0] != n:
-        raise ModelError(
-            f"groups has shape {labels.shape}, expected ({n},); pass one domain label per row"
-        )
-    _, codes = np.unique(labels.astype(str), return_inverse=True)
-    return codes.astype(np.int64)
-
-
-def cluster_domains(X: np.ndarray, n_clusters: int = 8, seed: int = 0) -> np.ndarray:
-    """Derive domains by k-means on standardized inputs.
-
-    Args:
-        X: ``n x d`` inputs.
-        n_clusters: Number of clusters (capped at ``n // 4``, at least 2).
-        seed: Random seed of k-means.
-
-    Returns:
-        ``n`` int64 cluster codes.
-    """
-    from sklearn.cluster import KMeans
-
-    X = np.asarray(X, dtype=np.float64)
-    k = int(max(2, min(n_clusters, X.shape[0] // 4)))
-    std = X.std(axis=0)
-    Z = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(Z)
-    return encode_domains(labels, X.shape[0])
 
 
 class EpisodeSampler:

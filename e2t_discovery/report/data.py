@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 
+from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import E2TError
 from e2t_discovery.report.labels import axis_label
 from e2t_discovery.report.metrics import prospective_predictions
@@ -298,10 +299,10 @@ def campaign_report_data(store: StoreReader, config: CampaignConfig, name: str, 
     m = tables.measurements
     measurements = pd.DataFrame({
         "material_id": m["material_id"].astype(str), "value": m["value"].astype(float),
-        "round": m["round"].astype(int), "domain": m["domain"].fillna("(none)").astype(str)})
+        "round": m["round"].astype(int), "domain": m["domain"].fillna(NO_DOMAIN).astype(str)})
     proposals = tables.proposals[["round", "material_id", "strategy", "mean", "std",
                                   "acquisition", "domain", "status", "reason"]].copy()
-    proposals["domain"] = proposals["domain"].fillna("(none)").astype(str)
+    proposals["domain"] = proposals["domain"].fillna(NO_DOMAIN).astype(str)
     obj = config.objective
     target_range = (obj.low, obj.high) if obj.direction == "range" else None
     return ReportData(name=name, property=config.target.property, unit=config.target.unit,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, spearmanr
 
+from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import E2TError
 
 __all__ = [
@@ -187,7 +188,7 @@ def _natural_key(name: str) -> tuple[int, float, str]:
     try:
         return (0, float(name), name)
     except ValueError:
-        return (2 if name == "(none)" else 1, 0.0, name)
+        return (2 if name == NO_DOMAIN else 1, 0.0, name)
 
 
 def domain_counts(measurements: pd.DataFrame) -> pd.DataFrame:

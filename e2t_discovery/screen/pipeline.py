@@ -383,7 +383,7 @@ class _Feed:
         summary.n_scored += len(scored)
         summary.n_rejected += len(rejects)
         if len(rejects) and summary.first_reject is None:
-            from e2t_discovery.loop.ingest import Problem
+            from e2t_discovery.problems import Problem
 
             first = rejects.iloc[0]
             summary.first_reject = str(Problem(str(first["file"]), str(first["reason"]),

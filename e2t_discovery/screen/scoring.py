@@ -112,7 +112,7 @@ def score_batch(
             the features); False keeps the item as is (libraries already canonical).
         domain_column: Column copied to ``domain`` (None or missing -> null domain).
         element_groups: If given, the domain is derived from the elements instead (e.g.
-            ``Pb-I``; see :func:`~e2t_discovery.loop.ingest.domain_from_elements`): from the
+            ``Pb-I``; see :func:`~e2t_discovery.domains.domain_from_elements`): from the
             canonical formula (compositions) or the parsed structure (structures).
         beta, objective, low, high: Passed to :func:`acquisition_values`.
         file: The library file the batch comes from (recorded with each reject).
@@ -178,18 +178,13 @@ def _element_domains(kind: str, items: list[Any], forms: list[str | None], valid
 
     A row whose elements cannot be read keeps a null domain (it is still scored).
     """
-    from e2t_discovery.loop.ingest import domain_from_elements
+    from e2t_discovery.domains import element_domain
 
     out = list(domains)
     for i in valid:
         try:
-            if kind == "structure":
-                from e2t_discovery.featurize.structure import parse_structure
-
-                formula = parse_structure(items[i]).composition.formula
-            else:
-                formula = str(forms[i])
-            out[i] = domain_from_elements(formula, groups)
+            out[i] = element_domain(items[i] if kind == "structure" else str(forms[i]), kind,
+                                    groups)
         except (ValueError, TypeError, KeyError):
             out[i] = None
     return out

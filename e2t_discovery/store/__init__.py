@@ -20,7 +20,7 @@ parameterized):
 - Materials: ``add_materials(frame, origin="measured")`` with columns
   ``id, kind, canonical, domain``; ``materials(ids=None)``; ``set_material_domains(frame)``.
 - Measurements: ``add_measurements(frame)``, ``measurements(property=None)`` (joined with
-  the material), ``measurement_counts()``, ``best_per_domain(property, maximize=True)``.
+  the material), ``measurement_counts()``.
 - Ingest: ``ingested_file(sha256)``, ``staged_checks(staged, property)`` and
   ``load_staged_ingest(staged, ...)`` over a staged Parquet file.
 - Models: ``next_model_version()``, ``record_model(...)``, ``model_version(version)``,

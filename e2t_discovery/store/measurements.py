@@ -118,24 +118,6 @@ class MeasurementRecords(StoreBase):
         return {"measurements": int(row[0]), "measured_materials": int(row[1]),
                 "materials": int(row[2]), "files": int(row[3])}
 
-    def best_per_domain(self, property: str, *, maximize: bool = True) -> pd.DataFrame:
-        """Return the best measured value per domain (``domain, material_id, value, n``).
-
-        Replicates are averaged per material first; ``maximize=False`` takes the lowest.
-        """
-        order = "DESC" if maximize else "ASC"
-        return self._df(
-            "WITH per AS (SELECT x.material_id, coalesce(m.domain, '(none)') AS domain, "
-            "avg(x.value) AS value FROM measurement x JOIN material m ON m.id = x.material_id "
-            "WHERE x.property = ? GROUP BY ALL), "
-            f"ranked AS (SELECT *, row_number() OVER (PARTITION BY domain ORDER BY value {order},"
-            " material_id) AS r, count(*) OVER (PARTITION BY domain) AS n FROM per) "
-            "SELECT domain, material_id, value, n FROM ranked WHERE r = 1 "
-            f"ORDER BY value {order}",
-            [property],
-        )
-
-    # ------------------------------------------------------------------ ingest support
     def ingested_file(self, sha256: str) -> dict[str, Any] | None:
         """Return the ``ingest_file`` row of a file checksum, or None if never ingested."""
         frame = self._df("SELECT sha256, path, n_rows, n_measurements, round, ingested_at "

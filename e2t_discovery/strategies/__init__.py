@@ -11,12 +11,12 @@ entry-point group ``e2t_discovery.strategies`` in its package metadata::
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
 from e2t_discovery.exceptions import StrategyError
+from e2t_discovery.messages import did_you_mean
 from e2t_discovery.param_types import parameter_types
 from e2t_discovery.strategies.base import Choice, Context, Strategy
 
@@ -77,8 +77,7 @@ def strategy_class(name: str) -> type[Strategy]:
     registry = _registry()
     if name not in registry:
         known = sorted(registry)
-        close = difflib.get_close_matches(name.lower().replace("_", "-"), known, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(name.lower().replace("_", "-"), known)
         raise StrategyError(f"unknown strategy {name!r}; {hint}known strategies: "
                             f"{', '.join(known)}")
     return _load(name, registry[name])

@@ -28,7 +28,7 @@ def test_materials_insert_once_and_refuse_a_changed_identity(store: Store) -> No
     assert store.materials(["c"])["domain"].iloc[0] == "7"
 
 
-def test_measurements_counts_and_best_per_domain(store: Store) -> None:
+def test_measurements_and_counts(store: Store) -> None:
     store.add_materials(pd.DataFrame({"id": ["a", "b", "c"], "kind": "polymer",
                                       "canonical": ["*C*", "*CC*", "*CCC*"],
                                       "domain": ["1", "1", "2"]}))
@@ -37,11 +37,6 @@ def test_measurements_counts_and_best_per_domain(store: Store) -> None:
     assert list(data["material_id"]) == ["a", "b", "c", "a"]
     assert store.measurement_counts() == {"measurements": 4, "measured_materials": 3,
                                           "materials": 3, "files": 0}
-    best = store.best_per_domain("k")
-    # replicates are averaged: a = 3.0 ties b = 3.0, ties go to the smaller id
-    assert best.to_dict("list") == {"domain": ["1", "2"], "material_id": ["a", "c"],
-                                    "value": [3.0, 2.0], "n": [2, 1]}
-    assert list(store.best_per_domain("k", maximize=False)["material_id"]) == ["c", "a"]
 
 
 _ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,

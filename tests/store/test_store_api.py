@@ -15,7 +15,7 @@ from e2t_discovery.store.screens import ScreenRecords
 
 #: Every public name of ``Store`` before it was split into table groups.
 PUBLIC = [
-    "add_materials", "add_measurements", "add_proposals", "best_per_domain", "campaign_info",
+    "add_materials", "add_measurements", "add_proposals", "campaign_info",
     "close", "close_proposals", "current_round", "done_shards", "events", "export_table",
     "find_screen_run", "finish_screen_run", "ingested_file", "init_campaign", "is_step_done",
     "latest_model", "load_staged_ingest", "log_event", "mark_step_done", "materials",
