@@ -30,7 +30,7 @@ import math
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,7 +43,9 @@ from pydantic import (
 
 from e2t_discovery.config.toml_text import dump_toml, explain
 from e2t_discovery.exceptions import ConfigError
-from e2t_discovery.objective import Objective
+
+if TYPE_CHECKING:
+    from e2t_discovery.objective import Objective
 
 __all__ = [
     "CampaignConfig",
@@ -169,13 +171,15 @@ class ObjectiveConfig(_Section):
     @model_validator(mode="after")
     def _bounds(self) -> ObjectiveConfig:
         try:
-            Objective(self.direction, self.low, self.high)
+            self.as_objective()
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return self
 
     def as_objective(self) -> Objective:
         """This section as the :class:`~e2t_discovery.objective.Objective` value."""
+        from e2t_discovery.objective import Objective  # numpy: imported on first use
+
         return Objective(self.direction, self.low, self.high)
 
     @property

@@ -16,7 +16,7 @@ from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.screen.library import Library, LibraryUnit
 from e2t_discovery.screen.pipeline import ScreenSummary, screen_library
 from e2t_discovery.screen.scoring import ScoreSettings
-from e2t_discovery.store.db import Store
+from e2t_discovery.store import Store
 
 __all__ = ["screen_step"]
 

@@ -157,7 +157,8 @@ def test_campaign_page_names_strategy_model_and_data(campaign_root: Path, tmp_pa
     assert ("<th>Model settings</th><td>ensemble=1, eval_every=10, n_query=16, n_support=32, "
             "seed=0, steps=20; fine-tune when a domain reaches 2 measurements</td>" in setup)
     assert "<th>Model versions</th><td>none trained yet</td>" in setup
-    assert "<th>Representation</th><td>polymer, column smiles</td>" in setup
+    assert ("<th>Representation</th><td>polymer, column smiles (n_bits=2048, radius=3)</td>"
+            in setup)
     assert "<th>Domains</th><td>the values of column polymer_class</td>" in setup
     assert (f"<th>Data</th><td>{tmp_path / 'initial.csv'} (round initial, 16 measurements); "
             f"{tmp_path / 'lab-round1.csv'} (round 1, 3 measurements)</td>") in setup
