@@ -18,7 +18,8 @@ from typing import Any
 
 from e2t_discovery.exceptions import StrategyError
 from e2t_discovery.param_types import parameter_types
-from e2t_discovery.strategies.base import Choice, Context, Strategy
+
+from .base import Choice, Context, Strategy
 
 __all__ = [
     "Strategy", "Context", "Choice", "StrategyError", "get", "available", "strategy_class",
