@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from e2t_discovery.exceptions import E2TError
 
 if TYPE_CHECKING:
-    from e2t_discovery import strategies
+    import e2t_discovery.strategies as strategies  # in strategies/: mypy finds no module (Any)
     from e2t_discovery.config.schema import CampaignConfig
     from e2t_discovery.loop.campaign import Campaign
     from e2t_discovery.model import E2TSurrogate

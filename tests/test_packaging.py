@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -22,6 +23,25 @@ def _run(args: list[str | Path], timeout: int, **kwargs: object) -> subprocess.C
     return done
 
 
+def _package_folders() -> dict[str, Path]:
+    """Every folder the wheel must ship as a package, by import name."""
+    folders = {"e2t_discovery.strategies": ROOT / "strategies"}
+    folders |= {".".join(d.relative_to(ROOT).parts): d
+                for d in [ROOT / "e2t_discovery", *(ROOT / "e2t_discovery").rglob("*")]
+                if d.is_dir() and d.name != "__pycache__"}
+    folders |= {f"e2t_discovery.strategies.{'.'.join(d.relative_to(ROOT / 'strategies').parts)}": d
+                for d in (ROOT / "strategies").rglob("*")
+                if d.is_dir() and d.name != "__pycache__"}
+    return folders
+
+
+def test_pyproject_lists_every_package_folder():
+    """`packages` is a list (strategies/ is mapped by `package-dir`): keep it complete."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["package-dir"] == {"e2t_discovery.strategies": "strategies"}
+    assert sorted(setuptools["packages"]) == sorted(_package_folders())
+
+
 @pytest.mark.slow
 def test_wheel_runs_demo_init_and_loaders_from_a_new_venv(tmp_path: Path) -> None:
     wheels = tmp_path / "whl"
@@ -35,7 +55,11 @@ def test_wheel_runs_demo_init_and_loaders_from_a_new_venv(tmp_path: Path) -> Non
                     "campaigns/pi1070-demo.toml", "campaigns/hoip-bandgap.toml",
                     "migrations/0001_init.sql"):
         assert f"e2t_discovery/{shipped}" in names, shipped
-    assert not any(name.startswith(("tests/", "scripts/", "campaigns/")) for name in names)
+    assert not any(name.startswith(("tests/", "scripts/", "campaigns/", "strategies/"))
+                   for name in names)
+    shipped_strategies = {f"e2t_discovery/strategies/{p.name}"
+                          for p in (ROOT / "strategies").glob("*.py")}
+    assert len(shipped_strategies) > 8 and shipped_strategies <= names
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", venv], 300)
@@ -63,3 +87,13 @@ def test_wheel_runs_demo_init_and_loaders_from_a_new_venv(tmp_path: Path) -> Non
     where, line = loaded.stdout.splitlines()
     assert where.startswith(str(venv))  # the installed copy, not the source tree
     assert line.startswith(f"1345 {tmp_path / 'home' / '.cache' / 'e2t-discovery'}")
+    check = ("import e2t_discovery.strategies as s; print(s.__file__); print(s.available()); "
+             "print(s.get('ucb').select(__import__('pandas').DataFrame("
+             "{'id': ['a', 'b'], 'mean': [0.0, 1.0], 'std': [1.0, 0.0]}), 1)['id'][0])")
+    loaded = _run([venv / "bin" / "python", "-c", check], 600, cwd=work, env=env)
+    where, names_line, picked = loaded.stdout.splitlines()
+    assert where == str(next((venv / "lib").glob("python3*")) / "site-packages" /
+                         "e2t_discovery" / "strategies" / "__init__.py")
+    assert names_line == str(["greedy", "logei", "new-domain", "ood-ucb", "qlognei", "random",
+                              "thompson", "ucb"])
+    assert picked == "a"  # ucb, beta 2: 0 + 2 * 1 beats 1 + 0

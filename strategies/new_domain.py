@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from e2t_discovery.exceptions import StrategyError
-from e2t_discovery.strategies.base import (
+
+from .base import (
     Choice,
     Context,
     Strategy,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from e2t_discovery.strategies.base import Choice, Context, Strategy
+from .base import Choice, Context, Strategy
 
 __all__ = ["RandomPick"]
 

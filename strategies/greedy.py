@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from e2t_discovery.strategies.base import Choice, Context, Strategy, top
+from .base import Choice, Context, Strategy, top
 
 __all__ = ["Greedy"]
 

@@ -18,8 +18,9 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
 
 from e2t_discovery.exceptions import StrategyError
-from e2t_discovery.strategies._botorch import as_tensor, botorch_model
-from e2t_discovery.strategies.base import Choice, Context, Strategy, top
+
+from ._botorch import as_tensor, botorch_model
+from .base import Choice, Context, Strategy, top
 
 __all__ = ["LogEI", "MarginalModel"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from e2t_discovery.strategies.base import (
+from .base import (
     Choice,
     Context,
     Strategy,

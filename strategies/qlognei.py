@@ -23,8 +23,9 @@ from botorch.optim import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 
 from e2t_discovery.exceptions import StrategyError
-from e2t_discovery.strategies._botorch import as_tensor, botorch_model, match_rows
-from e2t_discovery.strategies.base import (
+
+from ._botorch import as_tensor, botorch_model, match_rows
+from .base import (
     Choice,
     Context,
     Strategy,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from e2t_discovery.strategies.base import (
+from .base import (
     Choice,
     Context,
     Strategy,
