@@ -38,7 +38,8 @@ from torch import Tensor
 from e2t_discovery.exceptions import ModelError
 from e2t_discovery.model.config import SurrogateConfig
 from e2t_discovery.model.episodes import EpisodeSampler
-from e2t_discovery.model.gp_head import GPHead, GPPosterior, gaussian_query_loss
+from e2t_discovery.model.gp_head import GPHead, gaussian_query_loss
+from e2t_discovery.model.gp_posterior import GPPosterior
 from e2t_discovery.model.surrogate import E2TSurrogate
 from e2t_discovery.model.training import adapt_episodes, split_validation, training_sampler
 from e2t_discovery.progress import Progress
