@@ -51,7 +51,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from e2t_discovery.config.schema import CampaignConfig
-from e2t_discovery.data.datasets import sha256_of
+from e2t_discovery.data.files import sha256_of
 from e2t_discovery.exceptions import IngestError
 from e2t_discovery.progress import progress_bar
 from e2t_discovery.store.db import Store
