@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from e2t_discovery.data import datasets
+from e2t_discovery.data import datasets, files
 from e2t_discovery.featurize import get_featurizer
 from e2t_discovery.model import E2TSurrogate
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         plot(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
         return 0
     torch.set_num_threads(args.threads)
-    data_dir = datasets.find_data_dir(None)
+    data_dir = files.find_data_dir(None)
     model_kw = {"steps": args.steps, "ensemble": args.ensemble}
     X, y, df = hoip_features(data_dir)
     domains = datasets.hoip_domains(df)

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from e2t_discovery.data import datasets
+from e2t_discovery.data import datasets, files
 from e2t_discovery.featurize import get_featurizer
 from e2t_discovery.loop.adaptation import AdaptPolicy
 from e2t_discovery.loop.simulate import (
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_discovery.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    data_dir = datasets.find_data_dir(None)
+    data_dir = files.find_data_dir(None)
     builders = {
         "pi1070-tc": lambda: pi1070_task("thermal_conductivity", data_dir,
                                          n_initial=args.n_initial, budget=args.budget,

@@ -4,7 +4,7 @@ Writes ``PI1070.csv.xz``, ``hoip/hoip.csv.xz``, ``hoip/structures.tar.xz`` (the 
 sorted, with fixed owner, mode and time, so the archive is the same on every run with the
 same liblzma) and ``SHA256SUMS`` (the uncompressed tables, as in the data folder's own
 ``SHA256SUMS``, and the three compressed files), and copies ``PI1070.LICENSE``. The
-tables' checksums must equal the ones pinned in :mod:`e2t_discovery.data.datasets`. Prints one
+tables' checksums must equal the ones pinned in :mod:`e2t_discovery.data.files`. Prints one
 row per file and writes the same as JSON::
 
     python scripts/pack_data.py --source ../shared/data
@@ -22,7 +22,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from e2t_discovery.data import datasets
+from e2t_discovery.data import files as data_files
 
 ROOT = Path(__file__).resolve().parents[1]
 XZ_PRESET = 9 | lzma.PRESET_EXTREME
@@ -48,23 +48,23 @@ def _structures_tar(folder: Path) -> bytes:
 
 def pack(source: Path, out: Path) -> list[dict[str, object]]:
     """Write the embedded copies of ``source`` into ``out``; return one record per file."""
-    pi1070 = (source / datasets.PI1070_FILE).read_bytes()
-    hoip = (source / datasets.HOIP_FILE).read_bytes()
-    for name, data, pinned in ((datasets.PI1070_FILE, pi1070, datasets.PI1070_SHA256),
-                               (datasets.HOIP_FILE, hoip, datasets.HOIP_SHA256)):
+    pi1070 = (source / data_files.PI1070_FILE).read_bytes()
+    hoip = (source / data_files.HOIP_FILE).read_bytes()
+    for name, data, pinned in ((data_files.PI1070_FILE, pi1070, data_files.PI1070_SHA256),
+                               (data_files.HOIP_FILE, hoip, data_files.HOIP_SHA256)):
         if _sha256(data) != pinned:
             raise SystemExit(f"{source / name} has SHA-256 {_sha256(data)}, but "
-                             f"e2t_discovery.data.datasets pins {pinned}; use the matching data")
+                             f"e2t_discovery.data.files pins {pinned}; use the matching data")
     tar = _structures_tar(source / "hoip" / "structures")
     files = {
-        datasets.PI1070_FILE + ".xz": lzma.compress(pi1070, preset=XZ_PRESET),
-        datasets.HOIP_FILE + ".xz": lzma.compress(hoip, preset=XZ_PRESET),
-        datasets.HOIP_STRUCTURES_ARCHIVE: lzma.compress(tar, preset=XZ_PRESET),
+        data_files.PI1070_FILE + ".xz": lzma.compress(pi1070, preset=XZ_PRESET),
+        data_files.HOIP_FILE + ".xz": lzma.compress(hoip, preset=XZ_PRESET),
+        data_files.HOIP_STRUCTURES_ARCHIVE: lzma.compress(tar, preset=XZ_PRESET),
     }
     (out / "hoip").mkdir(parents=True, exist_ok=True)
     records: list[dict[str, object]] = []
-    sums = [f"{datasets.PI1070_SHA256}  {datasets.PI1070_FILE}",
-            f"{datasets.HOIP_SHA256}  {datasets.HOIP_FILE}"]
+    sums = [f"{data_files.PI1070_SHA256}  {data_files.PI1070_FILE}",
+            f"{data_files.HOIP_SHA256}  {data_files.HOIP_FILE}"]
     for name, data in files.items():
         (out / name).write_bytes(data)
         sums.append(f"{_sha256(data)}  {name}")

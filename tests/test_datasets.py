@@ -16,21 +16,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e2t_discovery.data import datasets
+from e2t_discovery.data import datasets, files
 from e2t_discovery.data.datasets import (
-    HOIP_SHA256,
-    HOIP_STRUCTURES_ARCHIVE,
     PI1070_BENCHMARK_PROPERTIES,
-    PI1070_SHA256,
-    default_cache_dir,
-    download_pi1070,
-    embedded_dir,
-    find_data_dir,
     hoip_domains,
     hoip_split,
     load_hoip,
     load_pi1070,
     pi1070_class_splits,
+)
+from e2t_discovery.data.files import (
+    HOIP_SHA256,
+    HOIP_STRUCTURES_ARCHIVE,
+    PI1070_SHA256,
+    default_cache_dir,
+    download_pi1070,
+    embedded_dir,
+    find_data_dir,
     sha256_of,
 )
 from e2t_discovery.exceptions import DataError
@@ -52,7 +54,7 @@ def no_embedded_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Make the package's embedded data folder an empty one (a broken installation)."""
     empty = tmp_path / "embedded"
     empty.mkdir()
-    monkeypatch.setattr(datasets, "embedded_dir", lambda: empty)
+    monkeypatch.setattr(files, "embedded_dir", lambda: empty)
     return empty
 
 
@@ -157,7 +159,7 @@ def test_explicit_folder_without_the_file_names_it_and_the_download(tmp_path: Pa
 
     message = str(info.value)
     assert str(tmp_path / "nowhere") in message
-    assert "download_pi1070" in message and datasets.PI1070_URL in message
+    assert "download_pi1070" in message and files.PI1070_URL in message
 
 
 def test_missing_everywhere_names_every_place_and_says_reinstall(

@@ -38,7 +38,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from e2t_discovery.config.schema import CampaignConfig
-from e2t_discovery.data.datasets import sha256_of
+from e2t_discovery.data.files import sha256_of
 from e2t_discovery.domains import domain_from_elements
 from e2t_discovery.exceptions import IngestError, IngestValidationError
 from e2t_discovery.loop.lab_files import (

@@ -18,9 +18,11 @@ Every part is a GPyTorch module, so the fitted head *is* a BoTorch ``SingleTaskG
 ``condition_on_observations`` work on it unchanged. While ``phi_active`` is False the
 learned part is left out and the head is exactly a GP on the fixed kernel.
 
-The closed forms (:class:`GPPosterior`) run in float64 through a Cholesky factor of
-``K_SS + s2 I``: mean ``m + K_xS alpha`` with cached ``alpha = (K_SS + s2 I)^-1 (y - m)``,
-latent variance ``k(x, x) - |L^-1 K_Sx|^2``.
+The closed forms run in float64 through a Cholesky factor of ``K_SS + s2 I``: mean
+``m + K_xS alpha`` with ``alpha = (K_SS + s2 I)^-1 (y - m)``, latent variance
+``k(x, x) - |L^-1 K_Sx|^2``; :meth:`GPHead.posterior` caches them for one support set as a
+:class:`~e2t_discovery.model.gp_posterior.GPPosterior`. The input maps are
+:class:`~e2t_discovery.model.kernels.InputMap`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import gpytorch
 import torch
@@ -38,10 +39,10 @@ from gpytorch.priors import LogNormalPrior
 from torch import Tensor, nn
 
 from e2t_discovery.model.encoder import MLPEncoder
-from e2t_discovery.model.kernels import MappedKernel, MinMaxKernel
+from e2t_discovery.model.gp_posterior import GPPosterior, cholesky_with_jitter
+from e2t_discovery.model.kernels import InputMap, MappedKernel, MinMaxKernel
 
-__all__ = ["EXACT_ROWS", "GPHead", "GPPosterior", "InputMap",
-           "gaussian_query_loss", "variance_root"]
+__all__ = ["EXACT_ROWS", "GPHead", "gaussian_query_loss"]
 
 #: GPyTorch switches from Cholesky to conjugate gradients above 800 rows by default; we
 #: stay exact (Cholesky) up to this many support rows.
@@ -50,46 +51,6 @@ EXACT_ROWS = 20_000
 #: run for thousands of iterations on RBF-ARD (HOIP: 94 lengthscales, ~1 s each); 100
 #: iterations reach R2 0.86 on HOIP-PbI, as the uncapped conjugate-gradient fit does.
 ML_MAXITER = 150
-_JITTER = 1e-8
-
-
-class InputMap(nn.Module):
-    """Fixed affine map of (optionally ``log1p``-ed) inputs, clipped: ``... x d -> ... x d``.
-
-    Args:
-        shift: ``d`` values subtracted.
-        scale: ``d`` positive divisors.
-        log1p: Apply ``log1p`` first (count inputs).
-        clip: Bound on the mapped values (``inf`` disables clipping).
-    """
-
-    def __init__(self, shift: Tensor, scale: Tensor, log1p: bool = False,
-                 clip: float = math.inf) -> None:
-        super().__init__()
-        self.register_buffer("shift", shift.to(torch.float64))
-        self.register_buffer("scale", scale.to(torch.float64))
-        self.log1p = log1p
-        self.clip = clip
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Map ``x`` (differentiable)."""
-        if self.log1p:
-            x = torch.log1p(x.clamp_min(0.0))
-        z = (x - self.shift) / self.scale  # type: ignore[operator]
-        return z.clamp(-self.clip, self.clip) if math.isfinite(self.clip) else z
-
-    @classmethod
-    def standardize(cls, x: Tensor, log1p: bool = False, clip: float = 10.0) -> InputMap:
-        """Column z-scores of (``log1p``-ed) training inputs ``n x d``."""
-        v = torch.log1p(x.clamp_min(0.0)) if log1p else x
-        std = v.std(0, unbiased=False)
-        return cls(v.mean(0), torch.where(std > 1e-12, std, torch.ones_like(std)), log1p, clip)
-
-    @classmethod
-    def unit_cube(cls, x: Tensor) -> InputMap:
-        """Scale training inputs ``n x d`` to ``[0, 1]`` per column (BoTorch's advice)."""
-        lo, hi = x.amin(0), x.amax(0)
-        return cls(lo, torch.where(hi - lo > 1e-12, hi - lo, torch.ones_like(lo)))
 
 
 def gaussian_query_loss(mean: Tensor, var: Tensor, y: Tensor, kind: str = "nll") -> Tensor:
@@ -98,80 +59,6 @@ def gaussian_query_loss(mean: Tensor, var: Tensor, y: Tensor, kind: str = "nll")
     if kind == "mse":
         return err2.mean()
     return 0.5 * (torch.log(2 * math.pi * var) + err2 / var).mean()
-
-
-@dataclass
-class GPPosterior:
-    """The head's posterior given one support set (standardized target units, float64).
-
-    Attributes:
-        head: The head whose kernel and noise it uses.
-        x: ``n x d`` support inputs (raw).
-        chol: ``n x n`` lower Cholesky factor of ``K_SS + s2 I``.
-        alpha: ``n`` vector ``(K_SS + s2 I)^-1 (y - m)``.
-        embedding: ``n x p`` learned embeddings of the support (None without phi).
-        var_rank: Rank of the variance factor :attr:`root` (0: variances exact).
-    """
-
-    head: GPHead
-    x: Tensor
-    chol: Tensor
-    alpha: Tensor
-    embedding: Tensor | None = None
-    var_rank: int = 0
-    _root: Tensor | None = field(default=None, init=False, repr=False)
-
-    @property
-    def root(self) -> Tensor | None:
-        """``r x n`` factor ``R`` with ``R^T R ~ (K_SS + s2 I)^-1`` (see :func:`variance_root`).
-
-        None when ``var_rank`` is 0 or the support holds at most ``4 * var_rank`` rows (the
-        variances of :meth:`moments` are then exact). Built on first use, so
-        conditioning stays one factorization.
-        """
-        n = self.chol.shape[-1]
-        if self.var_rank <= 0 or 4 * self.var_rank >= n:
-            return None
-        if self._root is None:
-            eye = torch.eye(n, dtype=self.chol.dtype, device=self.chol.device)
-            k = self.chol @ self.chol.T - self.noise_var.detach() * eye
-            self._root = variance_root(k, self.noise_var.detach(), self.var_rank)
-        return self._root
-
-    @property
-    def noise_var(self) -> Tensor:
-        """Observation-noise variance ``s2`` (scalar tensor)."""
-        return self.head.noise_var
-
-    def _cross(self, x: Tensor, e: Tensor | None) -> Tensor:
-        return self.head.gram(self.x, x, e1=self.embedding, e2=e)  # n x m
-
-    def mean(self, x: Tensor) -> Tensor:
-        """Predictive mean (``m x d`` -> ``m``)."""
-        k_sx = self._cross(x, self.head.embed(x))
-        return self.head.mean_constant + k_sx.transpose(-1, -2) @ self.alpha
-
-    def moments(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Mean, latent variance and prior variance of ``m x d`` inputs (each ``m``)."""
-        e = self.head.embed(x)
-        k_sx = self._cross(x, e)
-        mean = self.head.mean_constant + k_sx.transpose(-1, -2) @ self.alpha
-        root = self.root
-        if root is None:
-            v = torch.linalg.solve_triangular(self.chol, k_sx, upper=False)
-        else:
-            v = root @ k_sx
-        prior = self.head.diag(x, e=e)
-        return mean, (prior - (v * v).sum(0)).clamp_min(1e-12), prior
-
-    def joint_cov(self, x: Tensor) -> Tensor:
-        """Latent joint covariance: ``... x q x d`` -> ``... x q x q``."""
-        batch, q = x.shape[:-2], x.shape[-2]
-        flat = x.reshape(-1, x.shape[-1])
-        v = torch.linalg.solve_triangular(self.chol, self._cross(flat, self.head.embed(flat)),
-                                          upper=False)
-        v = v.reshape(v.shape[0], *batch, q).movedim(0, -1)  # ... x q x n
-        return self.head.gram(x, x) - v @ v.transpose(-1, -2)
 
 
 class GPHead(nn.Module):
@@ -339,7 +226,7 @@ class GPHead(nn.Module):
         e = self.embed(x)
         k = self.gram(x, x, base, e, e)
         eye = torch.eye(k.shape[-1], dtype=k.dtype, device=k.device)
-        chol = _cholesky(k + self.noise_var * eye)
+        chol = cholesky_with_jitter(k + self.noise_var * eye)
         resid = (y.to(torch.float64) - self.mean_constant).unsqueeze(-1)
         alpha = torch.cholesky_solve(resid, chol).squeeze(-1)
         return GPPosterior(self, x, chol, alpha, e, var_rank)
@@ -362,7 +249,7 @@ class GPHead(nn.Module):
         k_sq = self.gram(x_s, x_q, b_sq, e_s, e_q)
         prior = self.diag(x_q, b_qq, e_q)
         eye = torch.eye(n, dtype=k_ss.dtype, device=k_ss.device)
-        chol = _cholesky(k_ss + self.noise_var * eye)
+        chol = cholesky_with_jitter(k_ss + self.noise_var * eye)
         resid = (y_s.to(torch.float64) - self.mean_constant).unsqueeze(-1)
         alpha = torch.cholesky_solve(resid, chol).squeeze(-1)
         v = torch.linalg.solve_triangular(chol, k_sq, upper=False)
@@ -441,32 +328,6 @@ class GPHead(nn.Module):
         return [p for p in self.parameters() if id(p) not in learned]
 
 
-
-def variance_root(k: Tensor, noise_var: Tensor, rank: int) -> Tensor:
-    """Low-rank factor for predictive variances (the role of LOVE's cache).
-
-    With ``K = U diag(lam) U^T``, ``k_x^T (K + s2 I)^-1 k_x = sum_i (u_i^T k_x)^2 /
-    (lam_i + s2)``; a cross-covariance ``k_x`` of the kernel lies mostly in the span of the
-    top eigenvectors, so keeping the top ``rank`` terms costs ``rank x n`` per candidate
-    instead of ``n x n`` and only ever *overstates* the variance (the dropped terms are
-    >= 0). Top eigenpairs by a seeded randomized SVD (deterministic, so save -> load
-    reproduces it).
-
-    Args:
-        k: ``n x n`` noise-free support Gram (PSD).
-        noise_var: Noise variance ``s2``.
-        rank: Number of eigenpairs kept.
-
-    Returns:
-        ``rank x n`` factor ``R`` with variance reduction ``|R k_x|^2``.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        u, lam, _ = torch.svd_lowrank(k, q=min(rank + 16, k.shape[-1]), niter=3)
-    u, lam = u[:, :rank], lam[:rank]
-    return (u / (lam + noise_var).sqrt()).T
-
-
 def _exact_gp_class() -> type:
     """``SingleTaskGP`` whose posteriors stay Cholesky-exact above GPyTorch's 800 rows."""
     global _EXACT_GP
@@ -507,16 +368,3 @@ def _lognormal_noise_likelihood() -> gpytorch.likelihoods.GaussianLikelihood:
     prior = LogNormalPrior(loc=-4.0, scale=1.0)
     return gpytorch.likelihoods.GaussianLikelihood(
         noise_prior=prior, noise_constraint=GreaterThan(1e-4, initial_value=prior.mode))
-
-
-def _cholesky(k: Tensor) -> Tensor:
-    """Cholesky factor with growing jitter when ``k`` is numerically indefinite."""
-    jitter = 0.0
-    eye = torch.eye(k.shape[-1], dtype=k.dtype, device=k.device)
-    scale = float(k.diagonal(dim1=-2, dim2=-1).mean().detach()) if k.numel() else 1.0
-    for _ in range(6):
-        chol, info = torch.linalg.cholesky_ex(k + jitter * eye)
-        if not bool((info != 0).any()):
-            return chol
-        jitter = max(jitter * 10, _JITTER * scale)
-    return torch.linalg.cholesky(k + jitter * eye)

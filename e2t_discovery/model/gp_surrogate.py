@@ -38,8 +38,10 @@ from torch import Tensor
 from e2t_discovery.exceptions import ModelError
 from e2t_discovery.model.config import SurrogateConfig
 from e2t_discovery.model.episodes import EpisodeSampler
-from e2t_discovery.model.gp_head import GPHead, GPPosterior, gaussian_query_loss
+from e2t_discovery.model.gp_head import GPHead, gaussian_query_loss
+from e2t_discovery.model.gp_posterior import GPPosterior
 from e2t_discovery.model.surrogate import E2TSurrogate
+from e2t_discovery.model.training import adapt_episodes, split_validation, training_sampler
 from e2t_discovery.progress import Progress
 
 __all__ = ["GPHeadSurrogate"]
@@ -185,11 +187,8 @@ class GPHeadSurrogate(E2TSurrogate):
                       cache: Tensor | None, seed: int, bar: Progress) -> GPHead:
         cfg = self.config
         torch.manual_seed(seed)
-        tr, val = self._split_validation(domains, seed)
-        policy = cfg.policy if np.unique(domains[tr]).size >= 2 else "same"
-        sampler = EpisodeSampler(domains[tr], policy, n_support=cfg.n_support,
-                                 n_query=cfg.n_query, n_ways=cfg.n_ways,
-                                 support_ways=cfg.support_ways, seed=seed)
+        tr, val = split_validation(domains, cfg.val_fraction, seed)
+        sampler = training_sampler(domains, tr, cfg, seed)
         best_state = copy.deepcopy(head.state_dict())
         if head.encoder is not None and val.size and cfg.steps > 0:
             best = self._score(head, x, ys, cache, tr, val)
@@ -308,10 +307,7 @@ class GPHeadSurrogate(E2TSurrogate):
         means = torch.stack([p.mean(x.reshape(-1, x.shape[-1])).reshape(x.shape[:-1])
                              for p in posts])
         covs = torch.stack([p.joint_cov(x) for p in posts])
-        mean = means.mean(0)
-        dev = means - mean
-        cov = covs.mean(0) + (dev.unsqueeze(-1) * dev.unsqueeze(-2)).mean(0)
-        return mean * self.y_std + self.y_mean, cov * self.y_std**2
+        return self._mix_members(means, covs)
 
     def joint_posterior_torch(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Differentiable joint posterior: ``batch x q x d`` raw inputs -> mean, covariance."""
@@ -361,7 +357,7 @@ class GPHeadSurrogate(E2TSurrogate):
         for group in opt.param_groups[1:]:
             group["lr"] = min(group["lr"], 10 * lr)
         head.train()
-        for s, q in self._adapt_episodes(new_rows, steps, seed):
+        for s, q in adapt_episodes(self._domains, new_rows, self.config, steps, seed):
             opt.zero_grad()
             mean, var, y = self._query(head, x, ys, None, s, q)
             gaussian_query_loss(mean, var, y, self.config.loss).backward()

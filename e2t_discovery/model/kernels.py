@@ -8,6 +8,8 @@
   (standardization, or the meta-learned encoder ``phi``), so one model takes raw
   descriptors and each part of an additive kernel sees its own view of them. This is what
   lets the fitted E2T surrogate be a plain BoTorch ``SingleTaskGP`` over raw inputs.
+- :class:`InputMap`: the fixed maps those kernels use (column z-scores, the training unit
+  cube), a module of clipped affine maps.
 
 :func:`minmax_similarity` computes MinMax matrices with matrix products: for integer
 counts ``sum_j min(a_j, b_j) = sum_t [a >= t] . [b >= t]`` (``t = 1 .. max``), restricted
@@ -18,6 +20,7 @@ products instead, ``nnz x m`` per threshold.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gpytorch
@@ -25,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MinMaxKernel", "MappedKernel", "minmax_similarity"]
+__all__ = ["InputMap", "MinMaxKernel", "MappedKernel", "minmax_similarity"]
 
 
 def minmax_similarity(x1: Tensor, x2: Tensor) -> Tensor:
@@ -136,3 +139,42 @@ class MappedKernel(gpytorch.kernels.Kernel):
         z1 = self.fn(x1)
         z2 = z1 if x2 is x1 else self.fn(x2)
         return self.base.forward(z1, z2, diag=diag, **params)
+
+
+class InputMap(nn.Module):
+    """Fixed affine map of (optionally ``log1p``-ed) inputs, clipped: ``... x d -> ... x d``.
+
+    Args:
+        shift: ``d`` values subtracted.
+        scale: ``d`` positive divisors.
+        log1p: Apply ``log1p`` first (count inputs).
+        clip: Bound on the mapped values (``inf`` disables clipping).
+    """
+
+    def __init__(self, shift: Tensor, scale: Tensor, log1p: bool = False,
+                 clip: float = math.inf) -> None:
+        super().__init__()
+        self.register_buffer("shift", shift.to(torch.float64))
+        self.register_buffer("scale", scale.to(torch.float64))
+        self.log1p = log1p
+        self.clip = clip
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map ``x`` (differentiable)."""
+        if self.log1p:
+            x = torch.log1p(x.clamp_min(0.0))
+        z = (x - self.shift) / self.scale  # type: ignore[operator]
+        return z.clamp(-self.clip, self.clip) if math.isfinite(self.clip) else z
+
+    @classmethod
+    def standardize(cls, x: Tensor, log1p: bool = False, clip: float = 10.0) -> InputMap:
+        """Column z-scores of (``log1p``-ed) training inputs ``n x d``."""
+        v = torch.log1p(x.clamp_min(0.0)) if log1p else x
+        std = v.std(0, unbiased=False)
+        return cls(v.mean(0), torch.where(std > 1e-12, std, torch.ones_like(std)), log1p, clip)
+
+    @classmethod
+    def unit_cube(cls, x: Tensor) -> InputMap:
+        """Scale training inputs ``n x d`` to ``[0, 1]`` per column (BoTorch's advice)."""
+        lo, hi = x.amin(0), x.amax(0)
+        return cls(lo, torch.where(hi - lo > 1e-12, hi - lo, torch.ones_like(lo)))

@@ -1,20 +1,19 @@
 """The E2T surrogate: an episodically meta-trained encoder with a Bayesian linear head.
 
-Training (:meth:`E2TSurrogate.fit`) repeats: draw an episode (support S, query Q from
-other domains), embed both with the encoder, fit the head in closed form on ``phi(S)``,
-and take an Adam step on the query loss (Gaussian NLL or MSE). Validation uses held-out
-*training* domains only. At inference the support set is all training data plus any
-conditioned points, and the head posterior is computed once, so prediction is one
-encoder pass plus a small triangular solve, and :meth:`E2TSurrogate.condition` updates
-predictions at once without a gradient step.
+Training (:meth:`E2TSurrogate.fit`, see :mod:`e2t_discovery.model.training`) repeats:
+draw an episode (support S, query Q from other domains), embed both with the encoder, fit
+the head in closed form on ``phi(S)``, and take an Adam step on the query loss (Gaussian
+NLL or MSE). Validation uses held-out *training* domains only. At inference the support
+set is all training data plus any conditioned points, and the head posterior is computed
+once, so prediction is one encoder pass plus a small triangular solve, and
+:meth:`E2TSurrogate.condition` updates predictions at once without a gradient step. The
+support set's updates (condition, the out-of-domain threshold) are in
+:mod:`e2t_discovery.model.support`, the saved form in :mod:`e2t_discovery.model.checkpoint`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,25 +23,22 @@ import torch
 from torch import Tensor, nn
 
 from e2t_discovery.exceptions import ModelError, NotFittedError
+from e2t_discovery.model.checkpoint import load_surrogate, save_surrogate
 from e2t_discovery.model.config import SurrogateConfig
-from e2t_discovery.model.episodes import EpisodeSampler, cluster_domains, encode_domains
-from e2t_discovery.model.head import BayesianLinearHead, HeadPosterior
+from e2t_discovery.model.episodes import cluster_domains, encode_domains
+from e2t_discovery.model.head import HeadPosterior
 from e2t_discovery.model.inputs import InputKind, make_inputs
+from e2t_discovery.model.support import SupportMixin
+from e2t_discovery.model.training import (
+    Member,
+    MemberTrainer,
+    adapt_episodes,
+    embed_rows,
+    threads_for,
+)
 from e2t_discovery.progress import Progress, progress_bar
 
 __all__ = ["E2TSurrogate", "SurrogateConfig"]
-
-FORMAT_VERSION = 1
-
-
-class _Member(nn.Module):
-    """One ensemble member: an encoder and a Bayesian head."""
-
-    def __init__(self, encoder: nn.Module, config: SurrogateConfig) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.head = BayesianLinearHead(noise_var=0.5, ridge_penalty=config.ridge_lambda,
-                                       learn_penalty=config.head == "bayes")
 
 
 @dataclass
@@ -68,41 +64,7 @@ def _pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-#: Training domains left out in turn to find :meth:`E2TSurrogate.out_of_domain_threshold`.
-OOD_MAX_DOMAINS = 12
-
-
-#: Fits on at most this many rows run on one CPU thread (see :func:`_threads_for`).
-SINGLE_THREAD_ROWS = 512
-
-
-@contextmanager
-def _threads_for(n_rows: int, device: torch.device) -> Iterator[None]:
-    """One intra-op thread for small CPU fits, restored afterwards.
-
-    A small fit is thousands of tiny tensor operations; spread over several OpenMP
-    threads, each pays a barrier, and on a busy machine a descheduled thread stalls the
-    rest. Measured on 2 cores (30-row fit of the shipped polymer model, machine loaded):
-    ``e2t train`` 12.7-17.1 s wall and 3.9 s CPU on one thread against 18.2-21.7 s wall
-    and 4.9 s CPU on two.
-    """
-    before = torch.get_num_threads()
-    if device.type != "cpu" or n_rows > SINGLE_THREAD_ROWS or before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _rows(X: Any, idx: np.ndarray) -> Any:
-    """Rows ``idx`` of raw inputs (an array, or a list such as crystal graphs)."""
-    return X[idx] if isinstance(X, np.ndarray) else [X[int(i)] for i in idx]
-
-
-class E2TSurrogate:
+class E2TSurrogate(SupportMixin):
     """Extrapolative episodic-training surrogate with a Bayesian linear head.
 
     Args:
@@ -141,11 +103,6 @@ class E2TSurrogate:
     def is_fitted(self) -> bool:
         """True once :meth:`fit` (or :meth:`load`) has run."""
         return bool(self.members)
-
-    @property
-    def n_support(self) -> int:
-        """Number of support points used at inference (training + conditioned)."""
-        return int(self._y.shape[0])
 
     @property
     def noise_std(self) -> float:
@@ -196,7 +153,7 @@ class E2TSurrogate:
         bar = progress_bar(cfg.steps * cfg.ensemble, desc="E2T meta-training", unit="steps",
                            enabled=progress, leave=False)
         try:
-            with _threads_for(y.shape[0], self.device):
+            with threads_for(y.shape[0], self.device):
                 self._train_members(X, (y - self.y_mean) / self.y_std, domains, bar)
         finally:
             bar.close()
@@ -206,154 +163,22 @@ class E2TSurrogate:
     def _train_members(self, X: Any, ys_np: np.ndarray, domains: np.ndarray,
                        bar: Progress) -> None:
         """Train ``config.ensemble`` members on standardized targets into ``members``."""
-        prepared = self.inputs.prepare(X, self.device)
-        ys = torch.as_tensor(ys_np, device=self.device)
+        trainer = self._trainer(X, torch.as_tensor(ys_np, device=self.device))
         for i in range(self.config.ensemble):
-            self.members.append(self._train_member(prepared, ys, domains,
-                                                   self.config.seed + i, bar))
+            self.members.append(trainer.train(X, domains, self.config.seed + i, bar))
+
+    def _trainer(self, X: Any, ys: Tensor) -> MemberTrainer:
+        """A trainer of linear-head members on support inputs ``X``, targets ``ys``."""
+        return MemberTrainer(self.config, self.inputs, self.inputs.prepare(X, self.device), ys,
+                             self.device, self.history)
 
     def _new_member(self, X: Any) -> nn.Module:
         """A fresh, untrained member for support inputs ``X`` (used by :meth:`load`)."""
-        return _Member(self.inputs.build_encoder(self.config, X), self.config)
+        return Member(self.inputs.build_encoder(self.config, X), self.config)
 
     def _noise_vars(self) -> np.ndarray:
         """Noise variance of each member (standardized units)."""
         return np.array([float(c.post.noise_var.detach()) for c in self._caches])
-
-    @staticmethod
-    def _check_y(y: Any, n: int) -> np.ndarray:
-        arr = np.asarray(y, dtype=np.float64).reshape(-1)
-        if arr.shape[0] != n:
-            raise ModelError(f"y has {arr.shape[0]} values for {n} inputs; pass one per row")
-        if not np.isfinite(arr).all():
-            raise ModelError("y contains NaN or infinite values; drop those rows first")
-        return arr
-
-    def _split_validation(self, domains: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row indices (train, validation): whole domains held out, only training data."""
-        uniq = np.unique(domains)
-        n_val = int(round(self.config.val_fraction * uniq.size))
-        if self.config.val_fraction <= 0 or uniq.size < 3:
-            return np.arange(domains.size), np.zeros(0, dtype=np.int64)
-        n_val = min(max(1, n_val), uniq.size - 2)
-        val_doms = np.random.default_rng(seed + 7919).choice(uniq, size=n_val, replace=False)
-        is_val = np.isin(domains, val_doms)
-        return np.flatnonzero(~is_val), np.flatnonzero(is_val)
-
-    def _episode_loss(self, member: _Member, prepared: Any, ys: Tensor,
-                      support: np.ndarray, query: np.ndarray) -> Tensor:
-        idx = np.concatenate([support, query])
-        phi = member.encoder(self.inputs.select(prepared, idx))
-        phi_s, phi_q = phi[: support.size], phi[support.size:]
-        post = member.head.fit(phi_s, ys[torch.as_tensor(support, device=ys.device)])
-        y_q = ys[torch.as_tensor(query, device=ys.device)]
-        return member.head.loss(post, phi_q, y_q, self.config.loss)
-
-    def _train_member(self, prepared: Any, ys: Tensor, domains: np.ndarray, seed: int,
-                      bar: Progress) -> _Member:
-        cfg = self.config
-        torch.manual_seed(seed)
-        member = _Member(self.inputs.build_encoder(cfg, self._X), cfg).to(self.device)
-        tr, val = self._split_validation(domains, seed)
-        policy = cfg.policy if np.unique(domains[tr]).size >= 2 else "same"
-        sampler = EpisodeSampler(domains[tr], policy, n_support=cfg.n_support,
-                                 n_query=cfg.n_query, n_ways=cfg.n_ways,
-                                 support_ways=cfg.support_ways, seed=seed)
-        opt = torch.optim.AdamW([p for p in member.parameters() if p.requires_grad],
-                                lr=cfg.lr, weight_decay=cfg.weight_decay)
-        best, best_state, bad = math.inf, None, 0
-        for step in range(1, cfg.steps + 1):
-            member.train()
-            opt.zero_grad()
-            episodes = [sampler.sample() for _ in range(cfg.episodes_per_step)]
-            loss = torch.stack([
-                self._episode_loss(member, prepared, ys, tr[ep.support], tr[ep.query])
-                for ep in episodes
-            ]).mean()
-            loss.backward()
-            opt.step()
-            bar.update(1)
-            if val.size and (step % cfg.eval_every == 0 or step == cfg.steps):
-                score = self._validation_loss(member, prepared, ys, tr, val)
-                self.history.append({"seed": seed, "step": step, "train": float(loss.detach()),
-                                     "val": score})
-                bar.set_postfix(val=f"{score:.3f}")
-                if score < best - 1e-4:
-                    best, bad = score, 0
-                    best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
-                else:
-                    bad += 1
-                    if bad >= cfg.patience:
-                        bar.update(cfg.steps - step)
-                        break
-        if best_state is not None:
-            member.load_state_dict(best_state)
-        if cfg.calibrate and val.size:
-            self._calibrate_noise(member, prepared, ys, tr, val)
-        elif cfg.calibrate and cfg.loss == "mse":  # the MSE loss never trains the noise
-            self._calibrate_noise_episodes(member, prepared, ys, tr, sampler)
-        member.eval()
-        return member
-
-    @torch.no_grad()
-    def _embed_prepared(self, member: _Member, prepared: Any, idx: np.ndarray) -> Tensor:
-        member.eval()
-        bs = self.config.batch_size
-        parts = [member.encoder(self.inputs.select(prepared, idx[i:i + bs]))
-                 for i in range(0, idx.size, bs)]
-        if not parts:  # an empty batch embeds to an empty matrix
-            width = int(member.encoder.out_dim)  # type: ignore[arg-type]
-            return torch.zeros(0, width, device=self.device)
-        return torch.cat(parts)
-
-    @torch.no_grad()
-    def _validation_loss(self, member: _Member, prepared: Any, ys: Tensor,
-                         tr: np.ndarray, val: np.ndarray) -> float:
-        """Query loss on held-out domains with every training row as support."""
-        phi_tr = self._embed_prepared(member, prepared, tr)
-        phi_val = self._embed_prepared(member, prepared, val)
-        post = member.head.fit(phi_tr, ys[torch.as_tensor(tr, device=ys.device)])
-        y_val = ys[torch.as_tensor(val, device=ys.device)]
-        return float(member.head.loss(post, phi_val, y_val, self.config.loss))
-
-    def _scaled_sq_errors(self, member: _Member, prepared: Any, ys: Tensor,
-                          support: np.ndarray, query: np.ndarray) -> Tensor:
-        """``err^2 / (1 + h)`` of the query given the support (``h`` = leverage + 1/n).
-
-        With predictive variance ``s2 * (1 + h)`` (``h`` fixed by the encoder and the ridge
-        penalty) the Gaussian NLL is minimized in closed form by the mean of these.
-        """
-        phi_s = self._embed_prepared(member, prepared, support)
-        phi_q = self._embed_prepared(member, prepared, query)
-        post = member.head.fit(phi_s, ys[torch.as_tensor(support, device=ys.device)])
-        err2 = (post.mean(phi_q) - ys[torch.as_tensor(query, device=ys.device)]) ** 2
-        return err2 / (1.0 + post.leverage(phi_q) + 1.0 / post.n)
-
-    @staticmethod
-    def _set_noise(member: _Member, scaled: Tensor) -> None:
-        member.head.log_noise_var.data.fill_(math.log(float(scaled.mean().clamp_min(1e-6))))
-
-    @torch.no_grad()
-    def _calibrate_noise(self, member: _Member, prepared: Any, ys: Tensor,
-                         tr: np.ndarray, val: np.ndarray) -> None:
-        """Set the noise variance to its maximum-likelihood value on held-out domains."""
-        self._set_noise(member, self._scaled_sq_errors(member, prepared, ys, tr, val))
-
-    @torch.no_grad()
-    def _calibrate_noise_episodes(self, member: _Member, prepared: Any, ys: Tensor,
-                                  tr: np.ndarray, sampler: EpisodeSampler,
-                                  n_episodes: int = 32) -> None:
-        """Set the noise variance to its maximum-likelihood value on training episodes.
-
-        Used when no validation domains are held out and the loss (MSE) does not train the
-        noise: the query errors of fresh extrapolative episodes (query domains unseen by
-        the support) take the place of held-out domains. Episode supports are smaller than
-        the full training set used at inference, so the estimate errs on the wide side.
-        """
-        episodes = [sampler.sample() for _ in range(n_episodes)]
-        self._set_noise(member, torch.cat([
-            self._scaled_sq_errors(member, prepared, ys, tr[ep.support], tr[ep.query])
-            for ep in episodes]))
 
     # ------------------------------------------------------------------ inference state
     def _refresh_caches(self) -> None:
@@ -362,7 +187,7 @@ class E2TSurrogate:
         ys = torch.as_tensor((self._y - self.y_mean) / self.y_std, device=self.device)
         self._caches = []
         for member in self.members:
-            phi = self._embed_prepared(member, prepared, np.arange(self.n_support))
+            phi = self._embed_rows(member, prepared, np.arange(self.n_support))
             with torch.no_grad():
                 post = member.head.fit(phi, ys)
             self._caches.append(_Cache(phi=phi, post=post))
@@ -371,7 +196,11 @@ class E2TSurrogate:
         """Embeddings of canonical inputs by every member: list of ``n x p``."""
         prepared = self.inputs.prepare(X, self.device)
         idx = np.arange(self.inputs.length(X))
-        return [self._embed_prepared(m, prepared, idx) for m in self.members]
+        return [self._embed_rows(m, prepared, idx) for m in self.members]
+
+    def _embed_rows(self, member: Member, prepared: Any, idx: np.ndarray) -> Tensor:
+        return embed_rows(member, self.inputs, prepared, idx, self.config.batch_size,
+                          self.device)
 
     def _member_moments(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-member latent means, latent variances and leverages: each ``k x n``."""
@@ -433,6 +262,10 @@ class E2TSurrogate:
         means = torch.stack([c.post.mean(phi) for c, phi in zip(self._caches, phis, strict=True)])
         covs = torch.stack([c.post.joint_cov(phi)
                             for c, phi in zip(self._caches, phis, strict=True)])
+        return self._mix_members(means, covs)
+
+    def _mix_members(self, means: Tensor, covs: Tensor) -> tuple[Tensor, Tensor]:
+        """One joint posterior in target units from the members' ``k x b x q (x q)``."""
         mean = means.mean(0)
         dev = means - mean
         cov = covs.mean(0) + (dev.unsqueeze(-1) * dev.unsqueeze(-2)).mean(0)
@@ -465,77 +298,12 @@ class E2TSurrogate:
         """
         return self._member_moments(X)[2].mean(0)
 
-    def out_of_domain_threshold(self, *, quantile: float = 0.95,
-                                max_domains: int = OOD_MAX_DOMAINS) -> float:
-        """Domain distance beyond which an input is farther out than the training domains show.
-
-        Each training domain (the ``max_domains`` largest) is left out of the support in
-        turn and the distances of its rows to the rest are pooled: the threshold is their
-        ``quantile``. An input above it is farther from the support than held-out training
-        domains were from the others, which is also where the variance calibration (fitted
-        on held-out domains) has not been checked. ``inf`` with fewer than two domains.
-        Computed once per support set (the support itself is left unchanged).
-        """
-        self._check_fitted()
-        if self._ood_threshold is not None:
-            return self._ood_threshold
-        labels, counts = np.unique(self._domains, return_counts=True)
-        if labels.size < 2:
-            self._ood_threshold = math.inf
-            return self._ood_threshold
-        chosen = labels[np.argsort(-counts, kind="stable")[:max_domains]]
-        X, y, domains, caches = self._X, self._y, self._domains, self._caches
-        pooled: list[np.ndarray] = []
-        try:
-            for label in chosen:
-                held = np.flatnonzero(domains == label)
-                rest = np.flatnonzero(domains != label)
-                self._X, self._y = _rows(X, rest), y[rest]
-                self._domains = domains[rest]
-                self._refresh_caches()
-                pooled.append(np.asarray(self.domain_distance(_rows(X, held)), dtype=float))
-        finally:  # the caches of the full support are put back as they were
-            self._X, self._y, self._domains, self._caches = X, y, domains, caches
-        self._ood_threshold = float(np.quantile(np.concatenate(pooled), quantile))
-        return self._ood_threshold
-
-    def out_of_domain(self, X: Any, distance: np.ndarray | None = None) -> np.ndarray:
-        """Boolean per input: domain distance above :meth:`out_of_domain_threshold`."""
-        dist = self.domain_distance(X) if distance is None else np.asarray(distance)
-        return np.asarray(dist, dtype=float) > self.out_of_domain_threshold()
-
     def embed(self, X: Any) -> np.ndarray:
         """Embeddings ``n x p`` of the first ensemble member."""
         self._check_fitted()
         return self._embed_all(self.inputs.validate(X))[0].cpu().numpy()
 
     # ------------------------------------------------------------------ updating
-    def condition(self, X: Any, y: Any) -> E2TSurrogate:
-        """Add support data without any gradient step; predictions change at once.
-
-        The new points form one new domain (used by later :meth:`adapt` calls).
-        """
-        self._check_fitted()
-        X = self.inputs.validate(X)
-        y = self._check_y(y, self.inputs.length(X))
-        new_dom = int(self._domains.max()) + 1 if self._domains.size else 0
-        self._append(X, y, np.full(y.shape[0], new_dom, dtype=np.int64))
-        return self
-
-    def _extend(self, X: Any, y: np.ndarray, domains: np.ndarray) -> None:
-        """Append validated points to the support (caches not refreshed)."""
-        self._ood_threshold = None
-        self._X = self.inputs.concat(self._X, X)
-        self._y = np.concatenate([self._y, y])
-        self._domains = np.concatenate([self._domains, domains])
-
-    def _append(self, X: Any, y: np.ndarray, domains: np.ndarray) -> None:
-        self._extend(X, y, domains)
-        # Re-embedding the whole support (one encoder pass, milliseconds for thousands of
-        # rows) keeps the batching identical to a freshly loaded model, so save -> load
-        # reproduces predictions bit for bit.
-        self._refresh_caches()
-
     def adapt(self, X: Any, y: Any, groups: Any = None, *, steps: int = 100,
               lr: float = 1e-4) -> E2TSurrogate:
         """Few-shot fine-tune the encoder on new points, then condition on them.
@@ -553,83 +321,24 @@ class E2TSurrogate:
         """
         self._check_fitted()
         new_rows = self._add_support(X, y, groups)
-        prepared = self.inputs.prepare(self._X, self.device)
-        ys = torch.as_tensor((self._y - self.y_mean) / self.y_std, device=self.device)
+        trainer = self._trainer(self._X, torch.as_tensor((self._y - self.y_mean) / self.y_std,
+                                                         device=self.device))
         for i, member in enumerate(self.members):
-            self._finetune(member, prepared, ys, new_rows, steps, lr, self.config.seed + 101 + i)
+            seed = self.config.seed + 101 + i
+            trainer.finetune(member, adapt_episodes(self._domains, new_rows, self.config,
+                                                    steps, seed), lr, seed)
         self._refresh_caches()
         return self
-
-    def _add_support(self, X: Any, y: Any, groups: Any) -> np.ndarray:
-        """Validate new points, append them to the support as new domains; return their rows.
-
-        The inference caches are not refreshed (the caller fine-tunes, then refreshes).
-        """
-        X = self.inputs.validate(X)
-        y = self._check_y(y, self.inputs.length(X))
-        n_old = self.n_support
-        offset = int(self._domains.max()) + 1
-        new_doms = (np.full(y.shape[0], offset, dtype=np.int64) if groups is None
-                    else encode_domains(groups, y.shape[0]) + offset)
-        self._extend(X, y, new_doms)
-        return np.arange(n_old, self.n_support)
-
-    def _adapt_episodes(self, new_rows: np.ndarray, steps: int,
-                        seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(support, query)`` rows of the fine-tuning steps (see :meth:`adapt`)."""
-        cfg = self.config
-        rng = np.random.default_rng(seed)
-        old = np.setdiff1d(np.arange(self.n_support), new_rows)
-        old_doms = self._domains[old]
-        sampler = (EpisodeSampler(old_doms, cfg.policy, n_support=cfg.n_support,
-                                  n_query=cfg.n_query, n_ways=cfg.n_ways, seed=seed)
-                   if np.unique(old_doms).size >= 2 else None)
-        for step in range(steps):
-            if step % 2 == 0 or sampler is None:
-                query = rng.choice(new_rows, size=min(cfg.n_query, new_rows.size), replace=False)
-                support = rng.choice(old, size=min(cfg.n_support, old.size), replace=False)
-            else:
-                ep = sampler.sample()
-                support, query = old[ep.support], old[ep.query]
-            yield support, query
-
-    def _finetune(self, member: _Member, prepared: Any, ys: Tensor, new_rows: np.ndarray,
-                  steps: int, lr: float, seed: int) -> None:
-        torch.manual_seed(seed)  # dropout masks: from the seed, not the process's state
-        opt = torch.optim.AdamW([p for p in member.encoder.parameters()], lr=lr,
-                                weight_decay=self.config.weight_decay)
-        member.train()
-        for support, query in self._adapt_episodes(new_rows, steps, seed):
-            opt.zero_grad()
-            self._episode_loss(member, prepared, ys, support, query).backward()
-            opt.step()
-        member.eval()
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
         """Write ``config.json``, ``weights.safetensors`` and ``support.safetensors``.
 
-        No pickle: weights and the support set are safetensors, the rest is JSON.
+        No pickle: weights and the support set are safetensors, the rest is JSON (see
+        :mod:`e2t_discovery.model.checkpoint`).
         """
-        from safetensors.numpy import save_file as save_np
-        from safetensors.torch import save_file as save_torch
-
         self._check_fitted()
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        weights = {f"member{i}.{k}": v.detach().cpu().clone().contiguous()
-                   for i, m in enumerate(self.members) for k, v in m.state_dict().items()}
-        weights.update({k: torch.from_numpy(np.ascontiguousarray(v))
-                        for k, v in self.inputs.state().items()})
-        save_torch(weights, str(out / "weights.safetensors"))
-        support = self.inputs.to_arrays(self._X)
-        support.update({"y": self._y, "domains": self._domains})
-        save_np({k: np.ascontiguousarray(v) for k, v in support.items()},
-                str(out / "support.safetensors"))
-        meta = {"format": FORMAT_VERSION, "config": self.config.to_dict(),
-                "y_mean": self.y_mean, "y_std": self.y_std, "n_members": len(self.members),
-                "history": self.history}
-        (out / "config.json").write_text(json.dumps(meta, indent=2))
+        save_surrogate(self, directory)
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str | None = None) -> E2TSurrogate:
@@ -642,43 +351,7 @@ class E2TSurrogate:
         Raises:
             ModelError: if files are missing, corrupt or from another format version.
         """
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file as load_np
-        from safetensors.torch import load_file as load_torch
-
-        src = Path(directory)
-        try:
-            meta = json.loads((src / "config.json").read_text())
-            weights = load_torch(str(src / "weights.safetensors"))
-            support = load_np(str(src / "support.safetensors"))
-        except (OSError, json.JSONDecodeError, SafetensorError) as exc:
-            raise ModelError(
-                f"cannot load model from {src}: {exc}; re-train or re-save it") from exc
-        if meta.get("format") != FORMAT_VERSION:
-            raise ModelError(f"model in {src} has format {meta.get('format')!r}, this code reads "
-                             f"{FORMAT_VERSION}; re-train it with this version")
-        config = SurrogateConfig.from_dict(meta["config"])
-        if device is not None:
-            config = config.replace(device=device)
-        model = cls(config)
-        model.inputs.load_state({k: v.numpy() for k, v in weights.items()
-                                 if k.startswith("input.")}, config)
-        model.y_mean, model.y_std = float(meta["y_mean"]), float(meta["y_std"])
-        model.history = list(meta.get("history", []))
-        model._X = model.inputs.from_arrays(support)
-        model._y = np.asarray(support["y"], dtype=np.float64)
-        model._domains = np.asarray(support["domains"], dtype=np.int64)
-        for i in range(int(meta["n_members"])):
-            prefix = f"member{i}."
-            state = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
-            member = model._new_member(model._X)
-            try:
-                member.load_state_dict(state)
-            except RuntimeError as exc:
-                raise ModelError(f"weights in {src} do not match the saved config: {exc}") from exc
-            model.members.append(member.to(model.device).eval())
-        model._refresh_caches()
-        return model
+        return load_surrogate(cls, directory, device)
 
     def to_botorch(self):  # noqa: ANN201 - botorch is imported lazily
         """Return a BoTorch ``Model`` over this surrogate's joint predictive."""

@@ -187,9 +187,9 @@ def test_gate_keeps_the_marginal_likelihood_gp_when_episodes_do_not_help(task) -
     ref = model._new_member(model._X)
     x = torch.tensor(model._X, dtype=torch.float64)
     ys = torch.tensor((model._y - model.y_mean) / model.y_std)
-    from e2t_discovery.model.surrogate import _threads_for
+    from e2t_discovery.model.training import threads_for
 
-    with _threads_for(len(ys), model.device):  # as in fit: same thread count, same sums
+    with threads_for(len(ys), model.device):  # as in fit: same thread count, same sums
         ref.fit_marginal_likelihood(x, ys)
     ref.eval()
     xt = torch.tensor(task["Xt"].astype(np.float32), dtype=torch.float64)

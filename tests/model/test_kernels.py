@@ -6,8 +6,7 @@ import numpy as np
 import torch
 from gpytorch.kernels import RBFKernel
 
-from e2t_discovery.model.gp_head import InputMap
-from e2t_discovery.model.kernels import MappedKernel, MinMaxKernel
+from e2t_discovery.model.kernels import InputMap, MappedKernel, MinMaxKernel
 
 
 def _brute(a: np.ndarray, b: np.ndarray) -> np.ndarray:
