@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 
 from e2t_discovery.exceptions import StrategyError
+from e2t_discovery.objective import RANKED_DIRECTIONS, Objective
 
 __all__ = [
     "Strategy", "Context", "Choice", "OBJECTIVES", "percentile_rank", "require_columns", "ucb",
     "top", "shortlist", "check_positive", "check_non_negative",
 ]
 
-OBJECTIVES = ("maximize", "minimize")
+OBJECTIVES = RANKED_DIRECTIONS
 REQUIRED_COLUMNS = ("id", "mean", "std")
 
 
@@ -179,7 +180,7 @@ class Strategy(ABC):
                                 f"or proposed before; screen a larger library")
         eligible = candidates.loc[keep].reset_index(drop=True)
         ctx = Context(
-            sign=1.0 if objective == "maximize" else -1.0,
+            sign=Objective(objective).sign,  # type: ignore[arg-type]
             rng=rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng),
             model=model, features=None if features is None else np.asarray(features)[keep],
             measured=measured, measured_features=measured_features)

@@ -134,7 +134,7 @@ def _check_strategy(config: CampaignConfig) -> None:
     """``[strategy]``: a registered name, its parameters, and an objective it can rank."""
     from e2t_discovery import strategies
     from e2t_discovery.exceptions import StrategyError
-    from e2t_discovery.strategies.base import OBJECTIVES
+    from e2t_discovery.objective import RANKED_DIRECTIONS as OBJECTIVES
 
     strat = config.strategy
     try:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from e2t_discovery import strategies
-from e2t_discovery.exceptions import ScreenError, StrategyError
+from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.loop.proposals import require_no_pending
 
 if TYPE_CHECKING:
@@ -122,10 +122,7 @@ def propose_batch(
         candidate_x = features.arrays(candidates["canonical"].astype(str).tolist())
         measured_x = (features.arrays(measured["canonical"].astype(str).tolist())
                       if len(measured) else None)
-    objective = cfg.objective.direction
-    if objective == "range":
-        raise StrategyError("objective 'range' can be screened (probability in range) but "
-                            "strategies rank by maximize/minimize; set direction accordingly")
+    objective = cfg.objective.direction  # a strategy refuses 'range' (Strategy.select)
     chosen = strat.select(
         candidates, q, model=model if strat.uses_model else None, features=candidate_x,
         measured=measured, measured_features=measured_x,

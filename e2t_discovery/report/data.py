@@ -16,6 +16,7 @@ import pandas as pd
 
 from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import E2TError
+from e2t_discovery.objective import DIRECTIONS
 from e2t_discovery.report.labels import axis_label
 from e2t_discovery.report.metrics import prospective_predictions
 
@@ -32,7 +33,7 @@ __all__ = [
     "data_sources",
 ]
 
-OBJECTIVES = ("maximize", "minimize", "range")
+OBJECTIVES = DIRECTIONS
 
 MEASUREMENT_COLUMNS = ("material_id", "value", "round", "domain")
 PROPOSAL_COLUMNS = ("round", "material_id", "strategy", "mean", "std", "acquisition",

@@ -24,6 +24,7 @@ from scipy.stats import norm, spearmanr
 
 from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import E2TError
+from e2t_discovery.objective import Objective
 
 __all__ = [
     "best_so_far",
@@ -48,15 +49,15 @@ def goodness(values: np.ndarray, objective: str,
     Returns:
         ``(n,)`` float array.
     """
-    v = np.asarray(values, dtype=float)
-    if objective == "maximize":
-        return v
-    if objective == "minimize":
-        return -v
-    if target_range is None:
+    return np.atleast_1d(_objective(objective, target_range).score(values))
+
+
+def _objective(objective: str, target_range: tuple[float, float] | None) -> Objective:
+    """The report's (direction, range) as the Objective value."""
+    if objective == "range" and target_range is None:
         raise E2TError("objective 'range' needs target_range=(low, high)")
-    low, high = target_range
-    return -np.maximum(0.0, np.maximum(low - v, v - high))
+    low, high = target_range if objective == "range" else (None, None)  # type: ignore[misc]
+    return Objective(objective, low, high)  # type: ignore[arg-type]
 
 
 def best_so_far(values: np.ndarray, objective: str,
@@ -72,17 +73,7 @@ def best_so_far(values: np.ndarray, objective: str,
         ``(best, argbest)``, both ``(n,)``: the best value among the first i+1 values and
         the position of that value.
     """
-    score = goodness(values, objective, target_range)
-    v = np.asarray(values, dtype=float)
-    best = np.empty(len(v))
-    arg = np.empty(len(v), dtype=int)
-    cur = -1
-    for i, s in enumerate(score):
-        if cur < 0 or s > score[cur]:
-            cur = i
-        best[i] = v[cur]
-        arg[i] = cur
-    return best, arg
+    return _objective(objective, target_range).best_so_far(values)
 
 
 def prospective_predictions(measurements: pd.DataFrame,

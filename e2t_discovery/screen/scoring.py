@@ -68,20 +68,13 @@ def acquisition_values(
     Raises:
         ScreenError: on an unknown objective or a range without bounds.
     """
-    mean = np.asarray(mean, dtype=np.float64)
-    std = np.asarray(std, dtype=np.float64)
-    if objective == "maximize":
-        return mean + beta * std
-    if objective == "minimize":
-        return -mean + beta * std
-    if objective == "range":
-        if low is None or high is None:
-            raise ScreenError("objective 'range' needs low and high bounds; set both")
-        from scipy.special import ndtr
+    from e2t_discovery.objective import DIRECTIONS, Objective
 
-        safe = np.maximum(std, 1e-12)
-        return np.asarray(ndtr((high - mean) / safe) - ndtr((low - mean) / safe))
-    raise ScreenError(f"unknown objective {objective!r}; use maximize, minimize or range")
+    if objective not in DIRECTIONS:
+        raise ScreenError(f"unknown objective {objective!r}; use maximize, minimize or range")
+    if objective == "range" and (low is None or high is None):
+        raise ScreenError("objective 'range' needs low and high bounds; set both")
+    return Objective(objective, low, high).screen_acquisition(mean, std, beta)  # type: ignore[arg-type]
 
 
 def score_batch(
