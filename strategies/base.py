@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from e2t_discovery.exceptions import StrategyError
+from e2t_discovery.model.protocol import Surrogate
 from e2t_discovery.objective import RANKED_DIRECTIONS, Objective
 
 __all__ = [
@@ -46,7 +47,7 @@ class Context:
 
     sign: float
     rng: np.random.Generator
-    model: Any
+    model: Surrogate | None
     features: np.ndarray | None
     measured: pd.DataFrame
     measured_features: np.ndarray | None
@@ -125,7 +126,7 @@ class Strategy(ABC):
         candidates: pd.DataFrame,
         q: int,
         *,
-        model: Any = None,
+        model: Surrogate | None = None,
         features: np.ndarray | None = None,
         measured: pd.DataFrame | None = None,
         measured_features: np.ndarray | None = None,

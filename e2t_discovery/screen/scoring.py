@@ -16,10 +16,13 @@ import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from e2t_discovery.model.protocol import Surrogate
 
 from e2t_discovery.exceptions import ScreenError
 from e2t_discovery.featurize.base import Featurizer
@@ -79,7 +82,7 @@ def acquisition_values(
 
 def score_batch(
     batch: pd.DataFrame,
-    model: Any,
+    model: Surrogate,
     featurizer: Featurizer,
     *,
     item_column: str,
@@ -133,11 +136,7 @@ def score_batch(
                                    domains)
     mean = std = dist = np.zeros(0)
     if valid:
-        if hasattr(model, "predict_with_distance"):  # one encoder pass for all three
-            mean, std, dist = model.predict_with_distance(fb.X)
-        else:
-            mean, std = model.predict(fb.X, return_std=True)
-            dist = model.domain_distance(fb.X)
+        mean, std, dist = model.predict_with_distance(fb.X)  # one pass for all three
         mean, std, dist = (np.asarray(a, dtype=np.float64) for a in (mean, std, dist))
         finite = np.isfinite(mean) & np.isfinite(std) & np.isfinite(dist)
         for k in np.flatnonzero(~finite):
