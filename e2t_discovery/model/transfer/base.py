@@ -98,8 +98,9 @@ def fit_mll(model: Any, maxiter: int | None = None) -> None:
 
     with warnings.catch_warnings(), gpytorch.settings.max_cholesky_size(EXACT_ROWS):
         warnings.simplefilter("ignore")  # input-scaling advice; optimizer chatter
-        kwargs = {} if maxiter is None else {"optimizer_kwargs": {"options": {"maxiter": maxiter}}}
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model), **kwargs)
+        options = None if maxiter is None else {"options": {"maxiter": maxiter}}
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
+                         optimizer_kwargs=options)
     model.eval()
 
 
@@ -124,7 +125,14 @@ class TransferModel(ABC):
     # ------------------------------------------------------------------ to implement
     @abstractmethod
     def joint(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Latent joint posterior in target units: ``b x q x d`` -> mean ``b x q``, cov ``b x q x q``."""
+        """Latent joint posterior in target units.
+
+        Args:
+            x: ``b x q x d`` raw target inputs.
+
+        Returns:
+            Mean ``b x q`` and covariance ``b x q x q`` (float64).
+        """
 
     @property
     @abstractmethod
@@ -185,11 +193,11 @@ class TransferModel(ABC):
                 mean, cov = self.joint(x[i:i + PREDICT_BATCH].unsqueeze(0))
                 means.append(mean.reshape(-1))
                 variances.append(cov[0].diagonal().clamp_min(0.0))
-        mean = torch.cat(means).numpy() if means else np.zeros(0)
+        mu: np.ndarray = torch.cat(means).numpy() if means else np.zeros(0)
         if not return_std:
-            return mean
-        var = torch.cat(variances).numpy() if variances else np.zeros(0)
-        return mean, np.sqrt(var + self.noise_var)
+            return mu
+        var: np.ndarray = torch.cat(variances).numpy() if variances else np.zeros(0)
+        return mu, np.sqrt(var + self.noise_var)
 
     def condition(self, X: Any, y: Any) -> TransferModel:
         """Add new target measurements; predictions change at once (no refit)."""

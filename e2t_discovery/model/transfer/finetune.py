@@ -97,9 +97,9 @@ def rescale_head(head: GPHead, x: Tensor, ys: Tensor) -> dict[str, float]:
                                                                             strict=True)}
     with torch.no_grad():
         head.base_k.outputscale = head.base_k.outputscale * factors["base"]
-        if "linear" in factors:
+        if head.lin_k is not None and "linear" in factors:
             head.lin_k.base.variance = head.lin_k.base.variance * factors["linear"]
-        if "phi" in factors:
+        if head.phi_k is not None and "phi" in factors:
             head.phi_k.outputscale = head.phi_k.outputscale * factors["phi"]
         head.mean_module.constant = gp.mean_module.constant.detach().reshape(
             head.mean_module.constant.shape)

@@ -144,7 +144,10 @@ class SourceModel:
         return np.stack(means, 1), np.stack(lvars, 1)
 
     def joint_torch(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Differentiable joint posteriors: ``b x q x d`` -> mean ``p x b x q``, cov ``p x b x q x q``."""
+        """Differentiable joint posteriors of every property (source units).
+
+        ``b x q x d`` inputs -> mean ``p x b x q``, covariance ``p x b x q x q``.
+        """
         parts = [m.joint_posterior_torch(x) for m in self.models]
         return torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
 
