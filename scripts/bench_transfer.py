@@ -50,6 +50,9 @@ CHECK_K = 20
 SCALING_K = 10
 #: "Level with the multi-task GP": mean RMSE at most this much above it.
 LEVEL = 1.03
+#: "Lower RMSE": at least this much lower (a 1e-5 difference of two methods that both
+#: predict the label mean is a tie, not a win).
+LOWER = 0.995
 
 
 def _settings(quick: bool) -> dict[str, Any]:
@@ -192,8 +195,8 @@ def _criteria(task: dict[str, Any]) -> dict[str, Any]:
                 o = mean(split, k, other)
                 row[f"ratio_{other}"] = None if o is None else b / o
             row["beats_no_transfer"] = (None if row["ratio_e2t_target"] is None
-                                        else row["ratio_e2t_target"] < 1)
-            row["beats_gp_target"] = row["ratio_gp_target"] < 1
+                                        else row["ratio_e2t_target"] < LOWER)
+            row["beats_gp_target"] = row["ratio_gp_target"] < LOWER
             row["level_with_multitask"] = row["ratio_multitask"] <= LEVEL
             checks.append(row)
     judged = [c for c in checks if c["k"] <= CHECK_K]
@@ -215,16 +218,17 @@ def _print_table(record: dict[str, Any]) -> None:
                                 for n in ROWS)
                 print(f"  {split:8s} {k:>4s} {vals}")
         crit = task["criteria"]
-        print(f"  best E2T-based transfer: {crit['best_transfer']}; beats no transfer and "
-              f"the target-only GP at every k <= {CHECK_K}: {crit['beats_both_at_k_le_20']}; "
+        print(f"  best E2T-based transfer: {crit['best_transfer']}; beats (by >= "
+              f"{100 * (1 - LOWER):.1f}%) no transfer and the target-only GP at every k <= "
+              f"{CHECK_K}: {crit['beats_both_at_k_le_20']}; "
               f"level (<= {LEVEL:.2f}x) with the multi-task GP everywhere: "
               f"{crit['level_with_multitask_everywhere']}")
         for c in crit["checks"]:
             misses = []
             if c["k"] <= CHECK_K and c["beats_no_transfer"] is False:
-                misses.append(f"{100 * (c['ratio_e2t_target'] - 1):.2f}% above no transfer")
+                misses.append(f"{100 * (c['ratio_e2t_target'] - 1):+.2f}% vs no transfer")
             if c["k"] <= CHECK_K and not c["beats_gp_target"]:
-                misses.append(f"{100 * (c['ratio_gp_target'] - 1):.2f}% above the target GP")
+                misses.append(f"{100 * (c['ratio_gp_target'] - 1):+.2f}% vs the target GP")
             if not c["level_with_multitask"]:
                 misses.append(f"{100 * (c['ratio_multitask'] - 1):.1f}% above the multi-task GP")
             if misses:
@@ -321,6 +325,13 @@ def _plot_scaling(scaling: dict[str, Any], path: Path) -> None:
             label=f"fit: {law['c']:.3g} n^({-law['alpha']:.3f})")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(n)
+    ax.set_xticklabels([str(int(v)) for v in n])
+    lo, hi = min(p["rmse"] for p in pts), max(p["rmse"] for p in pts)
+    ticks = np.geomspace(lo, hi, 5)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{t:.3f}" for t in ticks])
     ax.set_xlabel("source rows (GGA band gaps)")
     ax.set_ylabel("target RMSE (HSE06 band gap, eV)")
     ax.set_title(f"{scaling['method']} transfer, {scaling['task']}, k={scaling['k']}")
@@ -435,7 +446,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(record: dict[str, Any], out: Path) -> None:
-    """Draw the three plots beside ``out`` and print the table."""
+    """Judge the targets, draw the three plots beside ``out`` and print the table.
+
+    The judgement is recomputed from the cells (so ``--plot-only`` applies the current
+    rule to a stored run) and written back to ``out``.
+    """
+    for task in record["tasks"].values():
+        task["criteria"] = _criteria(task)
+    out.write_text(json.dumps(record, indent=1))
     stem = out.with_suffix("")
     _plot_task(record["tasks"]["hoip"], "HOIP GGA -> HSE06", Path(f"{stem}_hoip.png"))
     _plot_task(record["tasks"]["pi1070"], "PI1070 -> thermal conductivity",
