@@ -53,7 +53,7 @@ def test_wheel_runs_demo_init_and_loaders_from_a_new_venv(tmp_path: Path) -> Non
                     "data/README.md", "data/hoip/hoip.csv.xz", "data/hoip/structures.tar.xz",
                     "data/hoip/LICENSE", "campaigns/pi1070-tc.toml",
                     "campaigns/pi1070-demo.toml", "campaigns/hoip-bandgap.toml",
-                    "migrations/0001_init.sql"):
+                    "store/migrations/0001_init.sql"):
         assert f"e2t_discovery/{shipped}" in names, shipped
     assert not any(name.startswith(("tests/", "scripts/", "campaigns/", "strategies/"))
                    for name in names)
