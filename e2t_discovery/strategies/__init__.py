@@ -1,9 +1,9 @@
 """Acquisition strategies, found by name: ``strategies.get(name, **params)``.
 
 Built-in strategies (one module each; the module docstring says when to use it):
-``greedy``, ``ucb``, ``logei``, ``qlognei``, ``thompson``, ``random``, ``ood-ucb`` and
-``new-domain``. A lab adds its own by registering a :class:`Strategy` subclass under the
-entry-point group ``e2t_discovery.strategies`` in its package metadata::
+``greedy``, ``ucb``, ``logei``, ``qlognei``, ``thompson``, ``random``, ``ood-ucb``,
+``new-domain`` and ``domain-bayes``. A lab adds its own by registering a :class:`Strategy`
+subclass under the entry-point group ``e2t_discovery.strategies`` in its package metadata::
 
     [project.entry-points."e2t_discovery.strategies"]
     my-strategy = "my_lab.strategies:MyStrategy"
@@ -37,6 +37,7 @@ BUILTINS: dict[str, str] = {
     "random": "e2t_discovery.strategies.random_pick:RandomPick",
     "ood-ucb": "e2t_discovery.strategies.ood_ucb:OODUCB",
     "new-domain": "e2t_discovery.strategies.new_domain:NewDomain",
+    "domain-bayes": "e2t_discovery.strategies.domain_bayes:DomainBayes",
 }
 
 

@@ -24,7 +24,7 @@ from e2t_discovery.strategies.base import (
     shortlist,
 )
 
-__all__ = ["Thompson", "sample_joint"]
+__all__ = ["Thompson", "pool_posterior", "sample_joint"]
 
 
 def sample_joint(mean: np.ndarray, cov: np.ndarray, n: int,
@@ -37,6 +37,20 @@ def sample_joint(mean: np.ndarray, cov: np.ndarray, n: int,
     w, V = np.linalg.eigh((cov + cov.T) / 2)
     root = V * np.sqrt(np.clip(w, 0.0, None))
     return mean[None, :] + rng.standard_normal((n, len(mean))) @ root.T
+
+
+def pool_posterior(candidates: pd.DataFrame, pool: list[int],
+                   ctx: Context) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Mean ``k`` and covariance ``k x k`` of the candidates at ``pool``, and whether joint.
+
+    The model's joint posterior when ``ctx`` has the model and features; else independent
+    normals from the frame's ``mean`` and ``std`` (``joint`` False).
+    """
+    if ctx.model is not None and ctx.features is not None:
+        mean, cov = ctx.model.posterior(ctx.features[pool])
+        return np.asarray(mean, float), np.asarray(cov, float), True
+    std = candidates["std"].to_numpy(float)[pool]
+    return candidates["mean"].to_numpy(float)[pool], np.diag(std**2), False
 
 
 class Thompson(Strategy):
@@ -60,15 +74,9 @@ class Thompson(Strategy):
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Take the argmax of one posterior draw per pick."""
         pool = shortlist(candidates, max(self.shortlist, q), ctx.sign)
-        if ctx.model is not None and ctx.features is not None:
-            mean, cov = ctx.model.posterior(ctx.features[pool])
-            how = "joint posterior draw"
-        else:
-            mean = candidates["mean"].to_numpy(float)[pool]
-            cov = np.diag(candidates["std"].to_numpy(float)[pool] ** 2)
-            how = "independent draw (no model given)"
-        draws = ctx.sign * sample_joint(np.asarray(mean, float), np.asarray(cov, float), q,
-                                        ctx.rng)
+        mean, cov, joint = pool_posterior(candidates, pool, ctx)
+        how = "joint posterior draw" if joint else "independent draw (no model given)"
+        draws = ctx.sign * sample_joint(mean, cov, q, ctx.rng)
         picks: list[Choice] = []
         taken: set[int] = set()
         for k in range(q):

@@ -22,7 +22,8 @@ def test_builtins_are_known_and_declared_as_entry_points():
 
 
 def test_unknown_name_lists_known_ones():
-    with pytest.raises(StrategyError, match="unknown strategy 'best'; known strategies: greedy"):
+    with pytest.raises(StrategyError, match="unknown strategy 'best'; known strategies: "
+                                            "domain-bayes, greedy"):
         strategies.get("best")
 
 

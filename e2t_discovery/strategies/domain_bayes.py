@@ -1,0 +1,240 @@
+"""``domain-bayes``: the posterior decides which domains get measurements, and how many.
+
+1. Shortlist: the best ``per_domain`` candidates of every domain by the screen's cheap
+   acquisition, plus the global top ``shortlist``.
+2. Draw ``samples`` functions from the surrogate's *joint* posterior over the shortlist
+   (``model.posterior``), so domains' maxima are correlated as the model says.
+3. Win probability of domain ``d``: the fraction of draws in which ``d`` holds the
+   shortlist's best candidate *and* that candidate beats the best measured value.
+   Measured and unmeasured domains are treated alike.
+4. Allocate the batch across domains in proportion to those probabilities (largest
+   remainder, no domain beyond its shortlisted candidates); a domain whose share of the
+   total win probability is below ``min_share`` gets none. If no draw beats the
+   incumbent, the probability of holding the best is used instead (the reason says so).
+5. Fill the allocations by sequential greedy on Monte Carlo batch expected improvement
+   over the same draws: each pick (among domains with seats left) adds the most
+   ``E[max(batch + pick) - max(batch)]`` over the incumbent, so a candidate that rises
+   and falls with an earlier pick adds little and the batch spreads out. This is qEI with
+   the observations of earlier picks fantasized as their joint draws (common random
+   numbers), the discrete sequential greedy BoTorch's ``optimize_acqf_discrete`` runs.
+
+When to use: the E2T setting (winners expected in domains the campaign has not measured)
+when a fixed new-domain share (``new-domain``) is too blunt: a domain whose posterior
+makes a win likely gets picks in proportion, a hopeless one none, however few
+measurements it has. Without ``model`` and ``features`` the draws are independent normals
+from the screen's mean and std (the reason says so). Draws over a shortlist longer than
+``4 * rank`` use a rank-``rank`` factor of the posterior covariance plus its exact
+remaining diagonal (marginal variances stay exact), not an ``n x n`` eigendecomposition.
+
+Objective ``range`` is refused (by :meth:`Strategy.select`, one line): a target window
+needs its bounds, which a strategy is not given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from e2t_discovery.domains import NO_DOMAIN
+from e2t_discovery.exceptions import StrategyError
+from e2t_discovery.strategies.base import (
+    Choice,
+    Context,
+    Strategy,
+    check_positive,
+    measured_counts,
+    shortlist,
+)
+from e2t_discovery.strategies.thompson import pool_posterior, sample_joint
+
+__all__ = ["DomainBayes", "allocate", "sample_low_rank", "win_probabilities"]
+
+
+def sample_low_rank(mean: np.ndarray, cov: np.ndarray, n: int, rank: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Draw ``n`` samples (``n x k``) of ``N(mean, cov)`` through a rank-``rank`` factor.
+
+    A randomized range finder (two power iterations) gives ``F`` (``k x rank``) with
+    ``F F^T`` close to ``cov`` on its top eigenspace; the diagonal that ``F`` misses is
+    added as independent noise, so every marginal variance is exact and only the weakest
+    correlations are dropped. Costs ``O(k^2 rank)`` instead of ``O(k^3)``.
+    """
+    k = len(mean)
+    cov = (cov + cov.T) / 2
+    omega = rng.standard_normal((k, min(k, rank + 16)))
+    basis = np.linalg.qr(cov @ omega)[0]
+    for _ in range(2):
+        basis = np.linalg.qr(cov @ basis)[0]
+    w, U = np.linalg.eigh(basis.T @ cov @ basis)
+    keep = np.argsort(w)[::-1][:rank]
+    factor = (basis @ U[:, keep]) * np.sqrt(np.clip(w[keep], 0.0, None))
+    rest = np.clip(np.diag(cov) - (factor * factor).sum(1), 0.0, None)
+    return (mean[None, :] + rng.standard_normal((n, factor.shape[1])) @ factor.T
+            + rng.standard_normal((n, k)) * np.sqrt(rest)[None, :])
+
+
+def win_probabilities(draws: np.ndarray, codes: np.ndarray, n_domains: int,
+                      incumbent: float | None) -> tuple[np.ndarray, bool]:
+    """Probability per domain that it holds the best draw and that it beats the incumbent.
+
+    Args:
+        draws: ``S x k`` draws in ``sign`` space (larger is better).
+        codes: ``k`` domain codes in ``0 .. n_domains - 1``.
+        n_domains: Number of domains.
+        incumbent: Best measured value in ``sign`` space, or None.
+
+    Returns:
+        ``(p, beats)``: ``n_domains`` probabilities, and whether any draw beat the
+        incumbent (if none did, ``p`` is the probability of holding the best draw).
+    """
+    best = draws.argmax(1)
+    holder = codes[best]
+    beats = (draws[np.arange(len(draws)), best] > incumbent if incumbent is not None
+             else np.ones(len(draws), bool))
+    if not beats.any():
+        return np.bincount(holder, minlength=n_domains) / len(draws), False
+    return np.bincount(holder[beats], minlength=n_domains) / len(draws), True
+
+
+def allocate(p: np.ndarray, q: int, capacity: np.ndarray, min_share: float) -> np.ndarray:
+    """Split ``q`` seats across domains in proportion to ``p`` (largest remainder).
+
+    Domains whose share ``p / sum(p)`` is below ``min_share`` get none; no domain gets
+    more than its ``capacity``; seats a full domain cannot take go to the others in
+    proportion. Fewer than ``q`` seats are given only when the eligible domains cannot
+    hold them.
+    """
+    share = p / p.sum() if p.sum() > 0 else np.zeros(len(p))
+    weight = np.where(share >= min_share, share, 0.0)
+    seats = np.zeros(len(p), dtype=int)
+    open_ = (weight > 0) & (capacity > 0)
+    while (left := q - int(seats.sum())) > 0 and open_.any():
+        w = weight * open_
+        quota = left * w / w.sum()
+        want = np.floor(quota).astype(int)
+        # remainders, largest first (ties: the larger share, then the earlier domain)
+        order = np.lexsort((np.arange(len(p)), -w, -(quota - want)))
+        want[order[:left - int(want.sum())]] += 1
+        seats += np.minimum(want, capacity - seats)
+        open_ &= seats < capacity  # a full domain's surplus goes round again
+    return seats
+
+
+class DomainBayes(Strategy):
+    """Allocate the batch across domains by posterior win probability; fill by batch EI.
+
+    Args:
+        per_domain: Shortlisted candidates per domain (best by the screen's acquisition).
+        shortlist: Global top candidates added to the shortlist.
+        samples: Joint posterior draws.
+        min_share: A domain with a smaller share of the total win probability gets no pick.
+        rank: Rank of the covariance factor used when the shortlist exceeds ``4 * rank``.
+    """
+
+    name = "domain-bayes"
+    uses_model = True
+
+    def __init__(self, per_domain: int = 32, shortlist: int = 256, samples: int = 512,
+                 min_share: float = 0.05, rank: int = 256) -> None:
+        check_positive(self.name, per_domain=per_domain, shortlist=shortlist,
+                       samples=samples, rank=rank)
+        if not isinstance(min_share, int | float) or not 0.0 <= min_share < 1.0:
+            raise StrategyError(f"strategy 'domain-bayes': min_share={min_share!r} must lie "
+                                f"in [0, 1)")
+        self.per_domain = int(per_domain)
+        self.shortlist = int(shortlist)
+        self.samples = int(samples)
+        self.min_share = float(min_share)
+        self.rank = int(rank)
+
+    def acquisition_column(self, objective: str) -> tuple[str, float] | None:
+        """``batch_ei_gain``: what the pick adds to the batch's expected improvement, in the
+        target's unit (either direction)."""
+        return ("batch_ei_gain", 1.0)
+
+    def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
+        """Allocate by win probability, then sequential greedy batch EI per allocation."""
+        labels = self._labels(candidates)
+        pool = self._pool(candidates, labels, q, ctx.sign)
+        draws, how = self._draws(candidates, pool, ctx)
+        names, codes = np.unique(labels[pool], return_inverse=True)
+        incumbent = ctx.best_measured()
+        p, beats = win_probabilities(draws, codes, len(names), incumbent)
+        seats = allocate(p, q, np.bincount(codes, minlength=len(names)), self.min_share)
+        picks = self._greedy(draws, codes, seats, incumbent, q)
+        counts = measured_counts(ctx.measured)
+        event = ("holds the best (nothing measured)" if incumbent is None
+                 else "wins over the incumbent" if beats
+                 else "holds the best (no draw beats the incumbent)")
+        out = []
+        for j, gain, filler in picks:
+            d = int(codes[j])
+            where = (f"fill-in from domain {names[d]!r}" if filler
+                     else f"domain {names[d]!r}")
+            out.append(Choice(pool[j], gain,
+                              f"{where} ({counts.get(str(names[d]), 0)} measured): "
+                              f"P(domain {event})={p[d]:.2f}, {seats[d]} of {q} picks; "
+                              f"batch EI over {len(draws)} {how}"))
+        return out
+
+    # ------------------------------------------------------------------ steps
+    @staticmethod
+    def _labels(candidates: pd.DataFrame) -> np.ndarray:
+        """Domain label per candidate (``NO_DOMAIN`` when missing or no column)."""
+        if "domain" not in candidates.columns:
+            return np.full(len(candidates), NO_DOMAIN, dtype=object)
+        return candidates["domain"].astype("string").fillna(NO_DOMAIN).astype(str).to_numpy()
+
+    def _pool(self, candidates: pd.DataFrame, labels: np.ndarray, q: int,
+              sign: float) -> list[int]:
+        """Global top plus the best ``per_domain`` of every domain, in shortlist order."""
+        order = shortlist(candidates, len(candidates), sign)
+        taken: dict[str, int] = {}
+        chosen = set(order[:max(self.shortlist, q)])
+        for i in order:
+            lab = labels[i]
+            if taken.get(lab, 0) < self.per_domain:
+                taken[lab] = taken.get(lab, 0) + 1
+                chosen.add(i)
+        return [i for i in order if i in chosen]
+
+    def _draws(self, candidates: pd.DataFrame, pool: list[int],
+               ctx: Context) -> tuple[np.ndarray, str]:
+        """``samples x len(pool)`` posterior draws in ``sign`` space, and how they were made."""
+        mean, cov, joint = pool_posterior(candidates, pool, ctx)
+        how = "joint posterior draws" if joint else "independent draws (no model given)"
+        if len(pool) > 4 * self.rank:
+            draws = sample_low_rank(mean, cov, self.samples, self.rank, ctx.rng)
+            how += f" (rank-{self.rank} factor + diagonal)"
+        else:
+            draws = sample_joint(mean, cov, self.samples, ctx.rng)
+        return ctx.sign * draws, how
+
+    @staticmethod
+    def _greedy(draws: np.ndarray, codes: np.ndarray, seats: np.ndarray,
+                incumbent: float | None, q: int) -> list[tuple[int, float, bool]]:
+        """Sequential greedy batch EI: ``(pool position, gain, fill-in?)`` per pick.
+
+        Each pick maximizes ``E[max(level, f_i) - level]`` over the draws, where ``level``
+        is, per draw, the best of the incumbent and the picks so far, among candidates of
+        domains with seats left (ties: the larger mean draw, then the earlier position).
+        Seats the allocation left unassigned are filled from any domain.
+        """
+        level = (np.full(len(draws), incumbent) if incumbent is not None
+                 else draws.min(1))
+        mean_draw = draws.mean(0)
+        left = seats.copy()
+        free = np.ones(draws.shape[1], bool)
+        picks: list[tuple[int, float, bool]] = []
+        while len(picks) < q and free.any():
+            filler = not left.any()
+            allowed = free & (True if filler else left[codes] > 0)
+            gain = np.maximum(draws - level[:, None], 0.0).mean(0)
+            score = np.where(allowed, gain, -np.inf)
+            j = int(np.lexsort((np.arange(len(score)), -mean_draw, -score))[0])
+            picks.append((j, float(gain[j]), filler))
+            free[j] = False
+            if not filler:
+                left[codes[j]] -= 1
+            level = np.maximum(level, draws[:, j])
+        return picks
