@@ -4,8 +4,10 @@
    acquisition, plus the global top ``shortlist``.
 2. Draw ``samples`` functions from the surrogate's *joint* posterior over the shortlist
    (``model.posterior``), so domains' maxima are correlated as the model says.
-3. Win probability of domain ``d``: the fraction of draws in which ``d`` holds the
-   shortlist's best candidate *and* that candidate beats the best measured value.
+3. Win probability of domain ``d``: the fraction of draws in which ``d``'s best
+   shortlisted candidate beats the best measured value (``event="beats"``, each domain on
+   its own), or in which ``d`` holds the best candidate of all and that beats the
+   incumbent (``event="best"``: winner takes all, so one domain tends to take the batch).
    Measured and unmeasured domains are treated alike.
 4. Allocate the batch across domains in proportion to those probabilities (largest
    remainder, no domain beyond its shortlisted candidates); a domain whose share of the
@@ -47,7 +49,10 @@ from e2t_discovery.strategies.base import (
 )
 from e2t_discovery.strategies.thompson import pool_posterior, sample_joint
 
-__all__ = ["DomainBayes", "allocate", "sample_low_rank", "win_probabilities"]
+__all__ = ["DomainBayes", "EVENTS", "allocate", "sample_low_rank", "win_probabilities"]
+
+#: What counts as a domain's win (parameter ``event``).
+EVENTS = ("beats", "best")
 
 
 def sample_low_rank(mean: np.ndarray, cov: np.ndarray, n: int, rank: int,
@@ -74,26 +79,38 @@ def sample_low_rank(mean: np.ndarray, cov: np.ndarray, n: int, rank: int,
 
 
 def win_probabilities(draws: np.ndarray, codes: np.ndarray, n_domains: int,
-                      incumbent: float | None) -> tuple[np.ndarray, bool]:
-    """Probability per domain that it holds the best draw and that it beats the incumbent.
+                      incumbent: float | None, event: str = "beats") -> tuple[np.ndarray, bool]:
+    """Win probability per domain from joint draws.
 
     Args:
         draws: ``S x k`` draws in ``sign`` space (larger is better).
         codes: ``k`` domain codes in ``0 .. n_domains - 1``.
         n_domains: Number of domains.
         incumbent: Best measured value in ``sign`` space, or None.
+        event: ``beats``: the domain's best candidate beats the incumbent (each domain
+            on its own); ``best``: the domain holds the best of all candidates and that
+            beats the incumbent (winner takes all; the probabilities sum to at most 1).
 
     Returns:
         ``(p, beats)``: ``n_domains`` probabilities, and whether any draw beat the
-        incumbent (if none did, ``p`` is the probability of holding the best draw).
+        incumbent. If none did (or nothing is measured), ``p`` is the probability of
+        holding the best draw.
     """
     best = draws.argmax(1)
-    holder = codes[best]
-    beats = (draws[np.arange(len(draws)), best] > incumbent if incumbent is not None
-             else np.ones(len(draws), bool))
-    if not beats.any():
-        return np.bincount(holder, minlength=n_domains) / len(draws), False
-    return np.bincount(holder[beats], minlength=n_domains) / len(draws), True
+    holder = np.bincount(codes[best], minlength=n_domains) / len(draws)
+    if incumbent is None:
+        return holder, False
+    if event == "beats":
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], np.arange(n_domains))
+        present = np.isin(np.arange(n_domains), codes)
+        dom_max = np.maximum.reduceat(draws[:, order], np.minimum(starts, len(codes) - 1),
+                                      axis=1)
+        p = np.where(present, (dom_max > incumbent).mean(0), 0.0)
+    else:
+        wins = draws[np.arange(len(draws)), best] > incumbent
+        p = np.bincount(codes[best][wins], minlength=n_domains) / len(draws)
+    return (p, True) if p.sum() > 0 else (holder, False)
 
 
 def allocate(p: np.ndarray, q: int, capacity: np.ndarray, min_share: float) -> np.ndarray:
@@ -129,23 +146,29 @@ class DomainBayes(Strategy):
         samples: Joint posterior draws.
         min_share: A domain with a smaller share of the total win probability gets no pick.
         rank: Rank of the covariance factor used when the shortlist exceeds ``4 * rank``.
+        event: What a domain's win is: ``beats`` (its best beats the incumbent) or
+            ``best`` (it holds the overall best, and that beats the incumbent).
     """
 
     name = "domain-bayes"
     uses_model = True
 
     def __init__(self, per_domain: int = 32, shortlist: int = 256, samples: int = 512,
-                 min_share: float = 0.05, rank: int = 256) -> None:
+                 min_share: float = 0.05, rank: int = 256, event: str = "beats") -> None:
         check_positive(self.name, per_domain=per_domain, shortlist=shortlist,
                        samples=samples, rank=rank)
         if not isinstance(min_share, int | float) or not 0.0 <= min_share < 1.0:
             raise StrategyError(f"strategy 'domain-bayes': min_share={min_share!r} must lie "
                                 f"in [0, 1)")
+        if event not in EVENTS:
+            raise StrategyError(f"strategy 'domain-bayes': event={event!r} must be one of "
+                                f"{', '.join(EVENTS)}")
         self.per_domain = int(per_domain)
         self.shortlist = int(shortlist)
         self.samples = int(samples)
         self.min_share = float(min_share)
         self.rank = int(rank)
+        self.event = event
 
     def acquisition_column(self, objective: str) -> tuple[str, float] | None:
         """``batch_ei_gain``: what the pick adds to the batch's expected improvement, in the
@@ -159,13 +182,14 @@ class DomainBayes(Strategy):
         draws, how = self._draws(candidates, pool, ctx)
         names, codes = np.unique(labels[pool], return_inverse=True)
         incumbent = ctx.best_measured()
-        p, beats = win_probabilities(draws, codes, len(names), incumbent)
+        p, beats = win_probabilities(draws, codes, len(names), incumbent, self.event)
         seats = allocate(p, q, np.bincount(codes, minlength=len(names)), self.min_share)
         picks = self._greedy(draws, codes, seats, incumbent, q)
         counts = measured_counts(ctx.measured)
         event = ("holds the best (nothing measured)" if incumbent is None
-                 else "wins over the incumbent" if beats
-                 else "holds the best (no draw beats the incumbent)")
+                 else "holds the best (no draw beats the incumbent)" if not beats
+                 else "best beats the incumbent" if self.event == "beats"
+                 else "holds the best, beating the incumbent")
         out = []
         for j, gain, filler in picks:
             d = int(codes[j])

@@ -52,13 +52,15 @@ def select(w: dict[str, object], q: int, **kw: object) -> pd.DataFrame:
         rng=0)
 
 
-def test_unmeasured_domain_with_a_likely_win_gets_most_picks():
+@pytest.mark.parametrize("event,least", [("beats", 3), ("best", 4)])
+def test_unmeasured_domain_with_a_likely_win_gets_most_picks(event, least):
     w = world(new_mean=3.5, new_std=1.0)  # above the incumbent, wide
-    out = select(w, 6)
+    out = select(w, 6, event=event)
     per_domain = out["domain"].value_counts()
-    assert per_domain["N"] >= 4 and per_domain.sum() == 6
+    assert per_domain["N"] >= least and per_domain["N"] == per_domain.max()
+    assert per_domain.sum() == 6
     reason = out.loc[out["domain"] == "N", "reason"].iloc[0]
-    assert reason.startswith("domain 'N' (0 measured): P(domain wins over the incumbent)=0.")
+    assert reason.startswith("domain 'N' (0 measured): P(domain ")
     assert f"{per_domain['N']} of 6 picks" in reason and "joint posterior draws" in reason
 
 
@@ -143,6 +145,8 @@ def test_bad_parameters_are_refused():
         strategies.get("domain-bayes", min_share=1.5)
     with pytest.raises(StrategyError, match="samples=0"):
         strategies.get("domain-bayes", samples=0)
+    with pytest.raises(StrategyError, match="event='max' must be one of beats, best"):
+        strategies.get("domain-bayes", event="max")
 
 
 @pytest.mark.parametrize("p,cap,q,expected", [
@@ -159,10 +163,13 @@ def test_allocate_largest_remainder(p, cap, q, expected):
 
 def test_win_probabilities_count_only_wins_over_the_incumbent():
     draws = np.array([[1.0, 0.0], [0.0, 2.0], [0.5, 0.4], [3.0, 1.0]])
-    p, beats = win_probabilities(draws, np.array([0, 1]), 2, incumbent=0.8)
-    assert beats and p.tolist() == [0.5, 0.25]  # draws 1, 4: domain 0; 2: 1; 3: none
-    p, beats = win_probabilities(draws, np.array([0, 1]), 2, incumbent=10.0)
-    assert not beats and p.tolist() == [0.75, 0.25]
+    codes = np.array([0, 1])
+    p, beats = win_probabilities(draws, codes, 2, incumbent=0.8, event="beats")
+    assert beats and p.tolist() == [0.5, 0.5]  # domain 0 beats 0.8 in draws 1, 4; 1 in 2, 4
+    p, beats = win_probabilities(draws, codes, 2, incumbent=0.8, event="best")
+    assert beats and p.tolist() == [0.5, 0.25]  # draws 1, 4 held by 0; 2 by 1; 3 no win
+    p, beats = win_probabilities(draws, codes, 2, incumbent=10.0)
+    assert not beats and p.tolist() == [0.75, 0.25]  # no win: who holds the best
 
 
 def test_low_rank_draws_keep_marginals_and_main_correlations():
