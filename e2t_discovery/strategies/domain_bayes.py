@@ -24,15 +24,17 @@ When to use: the E2T setting (winners expected in domains the campaign has not m
 when a fixed new-domain share (``new-domain``) is too blunt: a domain whose posterior
 makes a win likely gets picks in proportion, a hopeless one none, however few
 measurements it has. Without ``model`` and ``features`` the draws are independent normals
-from the screen's mean and std (the reason says so). Draws over a shortlist longer than
-``4 * rank`` use a rank-``rank`` factor of the posterior covariance plus its exact
-remaining diagonal (marginal variances stay exact), not an ``n x n`` eigendecomposition.
+from the screen's mean and std (the reason says so). Over a shortlist longer than
+``4 * rank`` no ``n x n`` covariance is formed: the top ``rank`` candidates are drawn
+exactly and the others from their conditionals given them (:func:`landmark_draws`).
 
 Objective ``range`` is refused (by :meth:`Strategy.select`, one line): a target window
 needs its bounds, which a strategy is not given.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -49,33 +51,55 @@ from e2t_discovery.strategies.base import (
 )
 from e2t_discovery.strategies.thompson import pool_posterior, sample_joint
 
-__all__ = ["DomainBayes", "EVENTS", "allocate", "sample_low_rank", "win_probabilities"]
+__all__ = ["DomainBayes", "EVENTS", "allocate", "landmark_draws", "win_probabilities"]
 
 #: What counts as a domain's win (parameter ``event``).
 EVENTS = ("beats", "best")
 
 
-def sample_low_rank(mean: np.ndarray, cov: np.ndarray, n: int, rank: int,
-                    rng: np.random.Generator) -> np.ndarray:
-    """Draw ``n`` samples (``n x k``) of ``N(mean, cov)`` through a rank-``rank`` factor.
+def landmark_draws(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                   X: np.ndarray, n: int, rank: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Draw ``n`` joint samples (``n x k``) over ``X`` without a ``k x k`` covariance.
 
-    A randomized range finder (two power iterations) gives ``F`` (``k x rank``) with
-    ``F F^T`` close to ``cov`` on its top eigenspace; the diagonal that ``F`` misses is
-    added as independent noise, so every marginal variance is exact and only the weakest
-    correlations are dropped. Costs ``O(k^2 rank)`` instead of ``O(k^3)``.
+    The first ``rank`` rows of ``X`` are landmarks, drawn exactly from their joint
+    posterior. Every other row is drawn from its conditional given the landmarks' draw,
+    ``N(m_x + C_xZ C_ZZ^-1 (f_Z - m_Z), c_xx - C_xZ C_ZZ^-1 C_Zx)``, independently of the
+    other non-landmarks (a Nyström / FITC-type approximation): marginal variances, the
+    landmarks' joint and every covariance with a landmark are exact; two non-landmarks
+    are correlated only through the landmarks, so a group of look-alikes unlike any
+    landmark is drawn as if independent (its maximum spreads wider than it should). ``posterior`` is asked about ``rank + rank`` rows at a time, so the cost
+    is ``O(k * rank)`` kernel entries instead of ``O(k^2)``.
+
+    Args:
+        posterior: ``rows -> (mean, covariance)`` of the model's joint posterior.
+        X: ``k x d`` inputs, landmarks first (put the most promising rows first).
+        n: Number of draws.
+        rank: Number of landmarks.
+        rng: Random generator.
     """
-    k = len(mean)
-    cov = (cov + cov.T) / 2
-    omega = rng.standard_normal((k, min(k, rank + 16)))
-    basis = np.linalg.qr(cov @ omega)[0]
-    for _ in range(2):
-        basis = np.linalg.qr(cov @ basis)[0]
-    w, U = np.linalg.eigh(basis.T @ cov @ basis)
-    keep = np.argsort(w)[::-1][:rank]
-    factor = (basis @ U[:, keep]) * np.sqrt(np.clip(w[keep], 0.0, None))
-    rest = np.clip(np.diag(cov) - (factor * factor).sum(1), 0.0, None)
-    return (mean[None, :] + rng.standard_normal((n, factor.shape[1])) @ factor.T
-            + rng.standard_normal((n, k)) * np.sqrt(rest)[None, :])
+    k = len(X)
+    if k <= rank:
+        mean, cov = posterior(X)
+        return sample_joint(np.asarray(mean, float), np.asarray(cov, float), n, rng)
+    landmarks = X[:rank]
+    out = np.empty((n, k))
+    inv_zz = dev = None
+    for start in range(rank, k, rank):
+        mean, cov = posterior(np.concatenate([landmarks, X[start:start + rank]]))
+        mean, cov = np.asarray(mean, float), np.asarray(cov, float)
+        if inv_zz is None:  # the landmarks' block is the same in every call
+            c_zz = cov[:rank, :rank]
+            out[:, :rank] = sample_joint(mean[:rank], c_zz, n, rng)
+            dev = out[:, :rank] - mean[:rank]
+            inv_zz = np.linalg.pinv((c_zz + c_zz.T) / 2, rcond=1e-10, hermitian=True)
+        c_xz = cov[rank:, :rank]
+        gain = c_xz @ inv_zz  # C_xZ C_ZZ^-1
+        rest = np.clip(np.diag(cov)[rank:] - (gain * c_xz).sum(1), 0.0, None)
+        stop = start + len(c_xz)
+        out[:, start:stop] = (mean[rank:][None, :] + dev @ gain.T
+                              + rng.standard_normal((n, len(c_xz))) * np.sqrt(rest))
+    return out
 
 
 def win_probabilities(draws: np.ndarray, codes: np.ndarray, n_domains: int,
@@ -224,13 +248,23 @@ class DomainBayes(Strategy):
 
     def _draws(self, candidates: pd.DataFrame, pool: list[int],
                ctx: Context) -> tuple[np.ndarray, str]:
-        """``samples x len(pool)`` posterior draws in ``sign`` space, and how they were made."""
-        mean, cov, joint = pool_posterior(candidates, pool, ctx)
-        how = "joint posterior draws" if joint else "independent draws (no model given)"
+        """``samples x len(pool)`` posterior draws in ``sign`` space, and how they were made.
+
+        ``pool`` is in shortlist order, so on long shortlists the landmarks (the first
+        ``rank``, drawn exactly) are the most promising candidates.
+        """
+        if ctx.model is None or ctx.features is None:
+            mean = candidates["mean"].to_numpy(float)[pool]
+            std = candidates["std"].to_numpy(float)[pool]
+            draws = mean + ctx.rng.standard_normal((self.samples, len(pool))) * std
+            return ctx.sign * draws, "independent draws (no model given)"
+        how = "joint posterior draws"
         if len(pool) > 4 * self.rank:
-            draws = sample_low_rank(mean, cov, self.samples, self.rank, ctx.rng)
-            how += f" (rank-{self.rank} factor + diagonal)"
+            how += f" ({self.rank} landmarks exact, the rest conditional on them)"
+            draws = landmark_draws(ctx.model.posterior, ctx.features[pool], self.samples,
+                                   self.rank, ctx.rng)
         else:
+            mean, cov, _ = pool_posterior(candidates, pool, ctx)
             draws = sample_joint(mean, cov, self.samples, ctx.rng)
         return ctx.sign * draws, how
 

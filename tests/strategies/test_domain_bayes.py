@@ -9,7 +9,7 @@ from scipy.linalg import block_diag
 
 from e2t_discovery import strategies
 from e2t_discovery.exceptions import StrategyError
-from e2t_discovery.strategies.domain_bayes import allocate, sample_low_rank, win_probabilities
+from e2t_discovery.strategies.domain_bayes import allocate, landmark_draws, win_probabilities
 
 
 class FixedPosterior:
@@ -172,12 +172,38 @@ def test_win_probabilities_count_only_wins_over_the_incumbent():
     assert not beats and p.tolist() == [0.75, 0.25]  # no win: who holds the best
 
 
-def test_low_rank_draws_keep_marginals_and_main_correlations():
+def test_landmark_draws_keep_marginals_and_landmark_correlations():
     rng = np.random.default_rng(0)
     F = rng.standard_normal((300, 5))
     cov = F @ F.T + np.diag(rng.uniform(0.1, 0.5, 300))
-    draws = sample_low_rank(np.zeros(300), cov, 20000, 20, np.random.default_rng(1))
+    mean = rng.standard_normal(300)
+    model = FixedPosterior(mean, cov)
+    asked: list[int] = []
+
+    def posterior(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        asked.append(len(X))
+        return model.posterior(X)
+
+    draws = landmark_draws(posterior, np.arange(300)[:, None], 20000, 20,
+                           np.random.default_rng(1))
+    assert max(asked) == 40  # never the 300 x 300 covariance
+    np.testing.assert_allclose(draws.mean(0), mean, atol=0.05)
     emp = np.cov(draws.T)
     np.testing.assert_allclose(np.diag(emp), np.diag(cov), rtol=0.05)
-    off = ~np.eye(300, dtype=bool)
-    assert np.abs(emp - cov)[off].max() < 0.1 * np.abs(cov[off]).max()
+    # covariances with a landmark are exact; between others, through the landmarks
+    scale = np.abs(cov).max()
+    assert np.abs(emp - cov)[:20].max() < 0.05 * scale
+    assert np.abs(emp - cov)[20:, 20:].max() < 0.2 * scale
+    # as many landmarks as rows: the exact joint
+    exact = landmark_draws(model.posterior, np.arange(30)[:, None], 20000, 30,
+                           np.random.default_rng(2))
+    np.testing.assert_allclose(np.cov(exact.T), cov[:30, :30], atol=0.05 * scale)
+
+
+def test_long_shortlists_use_landmarks():
+    w = world(new_mean=3.5, new_std=1.0)
+    out = select(w, 6, rank=4)  # 20 shortlisted > 4 * 4; the landmarks are N's four
+    assert out["reason"].str.contains("4 landmarks exact").all()
+    # A's and B's members are correlated with each other but not with the landmarks, so
+    # they are drawn independently: their domains' maxima spread wider than exactly
+    assert out["domain"].value_counts()["N"] >= 2
