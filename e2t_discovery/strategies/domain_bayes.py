@@ -26,7 +26,8 @@ makes a win likely gets picks in proportion, a hopeless one none, however few
 measurements it has. Without ``model`` and ``features`` the draws are independent normals
 from the screen's mean and std (the reason says so). Over a shortlist longer than
 ``4 * rank`` no ``n x n`` covariance is formed: the top ``rank`` candidates are drawn
-exactly and the others from their conditionals given them (:func:`landmark_draws`).
+exactly and the others from their conditionals given them
+(:func:`~e2t_discovery.strategies._sampling.landmark_draws`).
 
 Objective ``range`` is refused (by :meth:`Strategy.select`, one line): a target window
 needs its bounds, which a strategy is not given.
@@ -34,13 +35,12 @@ needs its bounds, which a strategy is not given.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 
 from e2t_discovery.domains import NO_DOMAIN
 from e2t_discovery.exceptions import StrategyError
+from e2t_discovery.strategies._sampling import landmark_draws, pool_posterior, sample_joint
 from e2t_discovery.strategies.base import (
     Choice,
     Context,
@@ -49,57 +49,11 @@ from e2t_discovery.strategies.base import (
     measured_counts,
     shortlist,
 )
-from e2t_discovery.strategies.thompson import pool_posterior, sample_joint
 
-__all__ = ["DomainBayes", "EVENTS", "allocate", "landmark_draws", "win_probabilities"]
+__all__ = ["DomainBayes", "EVENTS", "allocate", "win_probabilities"]
 
 #: What counts as a domain's win (parameter ``event``).
 EVENTS = ("beats", "best")
-
-
-def landmark_draws(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-                   X: np.ndarray, n: int, rank: int,
-                   rng: np.random.Generator) -> np.ndarray:
-    """Draw ``n`` joint samples (``n x k``) over ``X`` without a ``k x k`` covariance.
-
-    The first ``rank`` rows of ``X`` are landmarks, drawn exactly from their joint
-    posterior. Every other row is drawn from its conditional given the landmarks' draw,
-    ``N(m_x + C_xZ C_ZZ^-1 (f_Z - m_Z), c_xx - C_xZ C_ZZ^-1 C_Zx)``, independently of the
-    other non-landmarks (a Nyström / FITC-type approximation): marginal variances, the
-    landmarks' joint and every covariance with a landmark are exact; two non-landmarks
-    are correlated only through the landmarks, so a group of look-alikes unlike any
-    landmark is drawn as if independent (its maximum spreads wider than it should). ``posterior`` is asked about ``rank + rank`` rows at a time, so the cost
-    is ``O(k * rank)`` kernel entries instead of ``O(k^2)``.
-
-    Args:
-        posterior: ``rows -> (mean, covariance)`` of the model's joint posterior.
-        X: ``k x d`` inputs, landmarks first (put the most promising rows first).
-        n: Number of draws.
-        rank: Number of landmarks.
-        rng: Random generator.
-    """
-    k = len(X)
-    if k <= rank:
-        mean, cov = posterior(X)
-        return sample_joint(np.asarray(mean, float), np.asarray(cov, float), n, rng)
-    landmarks = X[:rank]
-    out = np.empty((n, k))
-    inv_zz = dev = None
-    for start in range(rank, k, rank):
-        mean, cov = posterior(np.concatenate([landmarks, X[start:start + rank]]))
-        mean, cov = np.asarray(mean, float), np.asarray(cov, float)
-        if inv_zz is None:  # the landmarks' block is the same in every call
-            c_zz = cov[:rank, :rank]
-            out[:, :rank] = sample_joint(mean[:rank], c_zz, n, rng)
-            dev = out[:, :rank] - mean[:rank]
-            inv_zz = np.linalg.pinv((c_zz + c_zz.T) / 2, rcond=1e-10, hermitian=True)
-        c_xz = cov[rank:, :rank]
-        gain = c_xz @ inv_zz  # C_xZ C_ZZ^-1
-        rest = np.clip(np.diag(cov)[rank:] - (gain * c_xz).sum(1), 0.0, None)
-        stop = start + len(c_xz)
-        out[:, start:stop] = (mean[rank:][None, :] + dev @ gain.T
-                              + rng.standard_normal((n, len(c_xz))) * np.sqrt(rest))
-    return out
 
 
 def win_probabilities(draws: np.ndarray, codes: np.ndarray, n_domains: int,

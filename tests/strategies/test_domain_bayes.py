@@ -1,4 +1,5 @@
-"""domain-bayes: allocation by posterior win probability, on constructed posteriors."""
+"""domain-bayes (allocation by posterior win probability) and the landmark draws it shares
+with thompson, on constructed posteriors."""
 
 from __future__ import annotations
 
@@ -9,20 +10,24 @@ from scipy.linalg import block_diag
 
 from e2t_discovery import strategies
 from e2t_discovery.exceptions import StrategyError
-from e2t_discovery.strategies.domain_bayes import allocate, landmark_draws, win_probabilities
+from e2t_discovery.strategies._sampling import landmark_draws
+from e2t_discovery.strategies.domain_bayes import allocate, win_probabilities
 
 
 class FixedPosterior:
     """A surrogate whose joint posterior is given: features are candidate indices.
 
     ``posterior(X)`` returns ``mean[X]`` and ``cov[X, X]`` for ``X`` an ``n x 1`` array
-    of indices into the given mean and covariance (what a strategy asks of the model).
+    of indices into the given mean and covariance (what a strategy asks of the model);
+    ``asked`` records how many rows each call asked about.
     """
 
     def __init__(self, mean: np.ndarray, cov: np.ndarray) -> None:
         self.mean, self.cov = np.asarray(mean, float), np.asarray(cov, float)
+        self.asked: list[int] = []
 
     def posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.asked.append(len(X))
         idx = np.asarray(X, dtype=int)[:, 0]
         return self.mean[idx], self.cov[np.ix_(idx, idx)]
 
@@ -178,15 +183,9 @@ def test_landmark_draws_keep_marginals_and_landmark_correlations():
     cov = F @ F.T + np.diag(rng.uniform(0.1, 0.5, 300))
     mean = rng.standard_normal(300)
     model = FixedPosterior(mean, cov)
-    asked: list[int] = []
-
-    def posterior(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        asked.append(len(X))
-        return model.posterior(X)
-
-    draws = landmark_draws(posterior, np.arange(300)[:, None], 20000, 20,
+    draws = landmark_draws(model.posterior, np.arange(300)[:, None], 20000, 20,
                            np.random.default_rng(1))
-    assert max(asked) == 40  # never the 300 x 300 covariance
+    assert max(model.asked) == 40  # never the 300 x 300 covariance
     np.testing.assert_allclose(draws.mean(0), mean, atol=0.05)
     emp = np.cov(draws.T)
     np.testing.assert_allclose(np.diag(emp), np.diag(cov), rtol=0.05)
@@ -207,3 +206,16 @@ def test_long_shortlists_use_landmarks():
     # A's and B's members are correlated with each other but not with the landmarks, so
     # they are drawn independently: their domains' maxima spread wider than exactly
     assert out["domain"].value_counts()["N"] >= 2
+
+
+def test_thompson_draws_long_shortlists_through_landmarks():
+    n = 1100  # > 4 * 256: no 1100 x 1100 covariance
+    rng = np.random.default_rng(3)
+    F = rng.standard_normal((n, 4))
+    model = FixedPosterior(rng.standard_normal(n), 0.1 * F @ F.T + 0.05 * np.eye(n))
+    frame = pd.DataFrame({"id": [str(i) for i in range(n)], "mean": model.mean,
+                          "std": np.sqrt(np.diag(model.cov))})
+    out = strategies.get("thompson", shortlist=n).select(
+        frame, 5, model=model, features=np.arange(n)[:, None], rng=0)
+    assert len(out) == 5 and out["id"].is_unique
+    assert out["reason"].str.contains("256 landmarks").all() and max(model.asked) == 512
