@@ -219,3 +219,10 @@ def test_thompson_draws_long_shortlists_through_landmarks():
         frame, 5, model=model, features=np.arange(n)[:, None], rng=0)
     assert len(out) == 5 and out["id"].is_unique
     assert out["reason"].str.contains("256 landmarks").all() and max(model.asked) == 512
+
+
+@pytest.mark.parametrize("name", strategies.available())
+def test_every_strategy_refuses_objective_range_in_one_line(name, frame):
+    with pytest.raises(StrategyError, match=rf"^strategy '{name}' supports objective maximize "
+                                            r"or minimize, not 'range'$"):
+        strategies.get(name).select(frame, 1, objective="range")
