@@ -12,10 +12,10 @@ Tasks (each starts from labelled data of some domains only; the targets lie in o
 
 Strategies, each with the same initial data, budget and batch size per seed: ``random``,
 ``rf-ucb`` (random forest, UCB), ``gp-ei`` (BoTorch SingleTaskGP, LogEI), ``e2t-ucb``,
-``e2t-qlognei`` and ``e2t-new-domain`` (E2T surrogate, conditioned on every batch and
-fine-tuned when a domain gets its first few measurements). Baselines are refitted from
-scratch every round. Everything runs in process (:func:`e2t_discovery.loop.simulate.
-run_retrospective`), one thread, no Ray and no store.
+``e2t-qlognei``, ``e2t-new-domain`` and ``e2t-domain-bayes`` (E2T surrogate, conditioned
+on every batch and fine-tuned when a domain gets its first few measurements). Baselines
+are refitted from scratch every round. Everything runs in process
+(:func:`e2t_discovery.loop.simulate.run_retrospective`), one thread, no Ray and no store.
 
 Metrics per (task, strategy): measurements to the first target (the fraction of runs that
 never hit is reported), the fraction of targets
@@ -66,7 +66,8 @@ from e2t_discovery.loop.simulate import (
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FEATURE_CACHE = Path.home() / ".cache" / "e2t-discovery" / "features"
-STRATEGIES = ("random", "rf-ucb", "gp-ei", "e2t-ucb", "e2t-qlognei", "e2t-new-domain")
+STRATEGIES = ("random", "rf-ucb", "gp-ei", "e2t-ucb", "e2t-qlognei", "e2t-new-domain",
+              "e2t-domain-bayes")
 
 
 @dataclass
@@ -211,14 +212,16 @@ def make_selector(strategy: str, beta: float) -> Callable[..., np.ndarray]:
     from e2t_discovery import strategies
 
     name = {"random": "random", "rf-ucb": "ucb", "gp-ei": "logei", "e2t-ucb": "ucb",
-            "e2t-qlognei": "qlognei", "e2t-new-domain": "new-domain"}[strategy]
+            "e2t-qlognei": "qlognei", "e2t-new-domain": "new-domain",
+            "e2t-domain-bayes": "domain-bayes"}[strategy]
     params: dict[str, Any] = {"beta": beta} if name in ("ucb", "new-domain") else {}
 
     def select(model: Any, X_pool: np.ndarray, mean: np.ndarray, std: np.ndarray,
                domains: np.ndarray, measured: pd.DataFrame, q: int,
                rng: np.random.Generator, X_measured: np.ndarray) -> np.ndarray:
         strat = strategies.get(name, **params)
-        joint = strat.needs_model  # qlognei: the joint posterior of the E2T head
+        # qlognei, domain-bayes: the joint posterior of the E2T head
+        joint = strat.uses_model and strategy.startswith("e2t")
         chosen = strat.select(
             _frame(mean, std, domains), q,
             model=getattr(model, "model", model) if joint else None,

@@ -8,7 +8,7 @@ Every strategy, built-in or not, is found through the entry-point group
 ``e2t_discovery.strategies``. The built-ins (one module each; the module docstring says
 when to use it) are the entry points of the ``e2t-discovery`` distribution itself, declared
 in its ``pyproject.toml``: ``greedy``, ``ucb``, ``logei``, ``qlognei``, ``thompson``,
-``random``, ``ood-ucb`` and ``new-domain``. A lab adds its own by registering a
+``random``, ``ood-ucb``, ``new-domain`` and ``domain-bayes``. A lab adds its own by registering a
 :class:`Strategy` subclass under the same group in its package metadata::
 
     [project.entry-points."e2t_discovery.strategies"]

@@ -25,7 +25,7 @@ from e2t_discovery.objective import RANKED_DIRECTIONS, Objective
 
 __all__ = [
     "Strategy", "Context", "Choice", "OBJECTIVES", "percentile_rank", "require_columns", "ucb",
-    "top", "shortlist", "check_positive", "check_non_negative",
+    "top", "shortlist", "check_positive", "check_non_negative", "measured_counts",
 ]
 
 OBJECTIVES = RANKED_DIRECTIONS
@@ -259,3 +259,11 @@ def check_non_negative(name: str, **values: float) -> None:
     for key, value in values.items():
         if not isinstance(value, int | float) or not value >= 0:
             raise StrategyError(f"strategy {name!r}: {key}={value!r} must be a number >= 0")
+
+
+def measured_counts(measured: pd.DataFrame) -> dict[str, int]:
+    """Measurements per domain label (empty without a ``domain`` column)."""
+    if "domain" not in measured.columns or measured.empty:
+        return {}
+    return {str(k): int(v) for k, v in measured["domain"].dropna().astype(str)
+            .value_counts().items()}

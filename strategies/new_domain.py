@@ -25,6 +25,7 @@ from .base import (
     Context,
     Strategy,
     check_non_negative,
+    measured_counts,
     require_columns,
     top,
     ucb,
@@ -64,7 +65,7 @@ class NewDomain(Strategy):
         """Fill the new-domain quota round-robin, then the rest by UCB."""
         require_columns(candidates, ["domain"], self.name)
         values = ucb(candidates, ctx.sign, self.beta)
-        counts = self._measured_counts(ctx.measured)
+        counts = measured_counts(ctx.measured)
         domains = candidates["domain"].astype("string")
         is_new = domains.notna() & domains.map(
             lambda d: counts.get(str(d), 0) <= self.max_measured).fillna(False).astype(bool)
@@ -93,11 +94,3 @@ class NewDomain(Strategy):
                                         f" #{level + 1} by UCB in domain"))
             level += 1
         return picks
-
-    @staticmethod
-    def _measured_counts(measured: pd.DataFrame) -> dict[str, int]:
-        """Measurements per domain label."""
-        if "domain" not in measured.columns or measured.empty:
-            return {}
-        return {str(k): int(v) for k, v in measured["domain"].dropna().astype(str)
-                .value_counts().items()}

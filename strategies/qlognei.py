@@ -8,6 +8,8 @@ diverse: a candidate highly correlated with an earlier pick adds little improvem
 
 When to use: batches (q > 1) where redundancy matters and measurements are noisy; the
 default for E2T campaigns once a few measurements exist. Costs a few seconds per batch.
+Shortlists longer than ``INDEXED_ABOVE`` are scored on one joint posterior over shortlist
+and baseline computed up front (same posterior; no GP call per candidate set).
 Needs ``model``, the candidates' ``features`` and ``measured_features``.
 """
 
@@ -25,6 +27,7 @@ from botorch.sampling import SobolQMCNormalSampler
 from e2t_discovery.exceptions import StrategyError
 
 from ._botorch import as_tensor, botorch_model, match_rows
+from ._indexed import IndexedJointModel
 from .base import (
     Choice,
     Context,
@@ -33,7 +36,12 @@ from .base import (
     shortlist,
 )
 
-__all__ = ["QLogNEI"]
+__all__ = ["QLogNEI", "INDEXED_ABOVE"]
+
+#: Shortlists longer than this are scored on one precomputed joint posterior
+#: (:class:`~e2t_discovery.strategies._indexed.IndexedJointModel`) instead of the
+#: surrogate's BoTorch model, which recomputes a GP posterior for every candidate set.
+INDEXED_ABOVE = 500
 
 
 class QLogNEI(Strategy):
@@ -68,9 +76,17 @@ class QLogNEI(Strategy):
                                 "(measured_features=) as its noisy baseline")
         assert ctx.features is not None
         pool = shortlist(candidates, max(self.shortlist, q), ctx.sign)
-        choices = as_tensor(ctx.features[pool])
+        if len(pool) > INDEXED_ABOVE:  # one joint posterior, indexed (see _indexed)
+            rows = np.concatenate([ctx.features[pool], ctx.measured_features])
+            mean, cov = ctx.model.posterior(rows)
+            model = IndexedJointModel(mean, cov, ctx.model.noise_std**2)
+            choices = torch.arange(len(pool), dtype=torch.float64).unsqueeze(-1)
+            measured_x = torch.arange(len(pool), len(rows), dtype=torch.float64).unsqueeze(-1)
+        else:
+            choices = as_tensor(ctx.features[pool])
+            model = botorch_model(ctx.model, self.name)
+            measured_x = as_tensor(ctx.measured_features)
         sign = ctx.sign
-        model = botorch_model(ctx.model, self.name)
         def signed(samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
             return sign * samples[..., 0]
 
@@ -78,7 +94,7 @@ class QLogNEI(Strategy):
         seed, prune_seed = (int(s) for s in ctx.rng.integers(2**31, size=2))
         # Drop baseline points that are never the best (seeded, so batches reproduce).
         baseline = prune_inferior_points(
-            model, as_tensor(ctx.measured_features), objective=objective,
+            model, measured_x, objective=objective,
             sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]),
                                           seed=prune_seed))
         acqf = qLogNoisyExpectedImprovement(

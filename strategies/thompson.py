@@ -8,7 +8,9 @@ rise and fall together and the batch spreads out.
 When to use: large batches where a parameter-free, naturally diverse selection is wanted
 and qLogNEI would be slow. With ``model`` and ``features`` the draws use the Bayesian
 head's joint covariance (``model.posterior``); without them, independent draws from the
-screen's mean and std (the reason says which).
+screen's mean and std (the reason says which). Shortlists longer than ``4 * LANDMARKS``
+are drawn through landmarks (:func:`~e2t_discovery.strategies._sampling.landmark_draws`),
+without their ``n x n`` covariance.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._sampling import (
+    LANDMARKS,
+    landmark_draws,
+    pool_posterior,
+    sample_joint,
+)
 from .base import (
     Choice,
     Context,
@@ -24,19 +32,7 @@ from .base import (
     shortlist,
 )
 
-__all__ = ["Thompson", "sample_joint"]
-
-
-def sample_joint(mean: np.ndarray, cov: np.ndarray, n: int,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Draw ``n`` samples (``n x k``) from ``N(mean, cov)``; a singular ``cov`` is fine.
-
-    Uses the symmetric eigendecomposition with negative eigenvalues (round-off) set to 0,
-    since a Bayesian linear head's covariance has rank at most embedding width + 1.
-    """
-    w, V = np.linalg.eigh((cov + cov.T) / 2)
-    root = V * np.sqrt(np.clip(w, 0.0, None))
-    return mean[None, :] + rng.standard_normal((n, len(mean))) @ root.T
+__all__ = ["Thompson", "pool_posterior", "sample_joint"]
 
 
 class Thompson(Strategy):
@@ -60,15 +56,14 @@ class Thompson(Strategy):
     def choose(self, candidates: pd.DataFrame, q: int, ctx: Context) -> list[Choice]:
         """Take the argmax of one posterior draw per pick."""
         pool = shortlist(candidates, max(self.shortlist, q), ctx.sign)
-        if ctx.model is not None and ctx.features is not None:
-            mean, cov = ctx.model.posterior(ctx.features[pool])
-            how = "joint posterior draw"
+        if ctx.model is not None and ctx.features is not None and len(pool) > 4 * LANDMARKS:
+            draws = ctx.sign * landmark_draws(ctx.model.posterior, ctx.features[pool], q,
+                                              LANDMARKS, ctx.rng)
+            how = f"joint posterior draw ({LANDMARKS} landmarks)"
         else:
-            mean = candidates["mean"].to_numpy(float)[pool]
-            cov = np.diag(candidates["std"].to_numpy(float)[pool] ** 2)
-            how = "independent draw (no model given)"
-        draws = ctx.sign * sample_joint(np.asarray(mean, float), np.asarray(cov, float), q,
-                                        ctx.rng)
+            mean, cov, joint = pool_posterior(candidates, pool, ctx)
+            how = "joint posterior draw" if joint else "independent draw (no model given)"
+            draws = ctx.sign * sample_joint(mean, cov, q, ctx.rng)
         picks: list[Choice] = []
         taken: set[int] = set()
         for k in range(q):

@@ -118,7 +118,8 @@ def propose(
                                       ".parquet for Parquet.")],
     strategy: Annotated[str | None, typer.Option(
         "--strategy", help="Strategy name (default: the campaign's): greedy, ucb, logei, "
-                           "qlognei, thompson, random, ood-ucb, new-domain or a plugin.")]
+                           "qlognei, thompson, random, ood-ucb, new-domain, domain-bayes or a "
+                           "plugin.")]
     = None,
     batch: Annotated[int | None, typer.Option(
         "--batch", help="Candidates to propose, q (default: the campaign file's "

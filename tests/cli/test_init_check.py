@@ -70,8 +70,8 @@ BAD = [
      "quotes"),
     ("strategy-name", PI, 'name = "new-domain"', 'name = "new_domain"',
      "strategy.name = 'new_domain' is invalid: unknown strategy 'new_domain'; did you mean "
-     "'new-domain'? known strategies: greedy, logei, new-domain, ood-ucb, qlognei, random, "
-     "thompson, ucb"),
+     "'new-domain'? known strategies: domain-bayes, greedy, logei, new-domain, ood-ucb, "
+     "qlognei, random, thompson, ucb"),
     ("strategy-param-unknown", PI, "beta = 2.0", "bta = 2.0",
      "strategy.params.bta = 2.0 is invalid: strategy 'new-domain' has no parameter 'bta'; "
      "did you mean 'beta'? accepted: share, max_measured, beta"),

@@ -89,7 +89,8 @@ def test_graph_params_need_the_graph_encoder() -> None:
 
 def test_unknown_strategy_suggests_the_closest_name() -> None:
     with pytest.raises(StrategyError, match=r"^unknown strategy 'new_domain'; did you mean "
-                                            r"'new-domain'\? known strategies: greedy, "):
+                                            r"'new-domain'\? known strategies: domain-bayes, "
+                                            r"greedy, "):
         strategies.get("new_domain")
     with pytest.raises(StrategyError, match=r"^unknown strategy 'UCB'; did you mean 'ucb'\?"):
         strategies.strategy_class("UCB")

@@ -14,7 +14,8 @@ from e2t_discovery import strategies
 from e2t_discovery.exceptions import StrategyError
 from e2t_discovery.strategies.ucb import UCB
 
-NAMES = ["greedy", "logei", "new-domain", "ood-ucb", "qlognei", "random", "thompson", "ucb"]
+NAMES = ["domain-bayes", "greedy", "logei", "new-domain", "ood-ucb", "qlognei", "random",
+         "thompson", "ucb"]
 
 
 def test_builtins_are_known_and_declared_as_entry_points():
@@ -26,7 +27,8 @@ def test_builtins_are_known_and_declared_as_entry_points():
 
 
 def test_unknown_name_lists_known_ones():
-    with pytest.raises(StrategyError, match="unknown strategy 'best'; known strategies: greedy"):
+    with pytest.raises(StrategyError, match="unknown strategy 'best'; known strategies: "
+                                            "domain-bayes, greedy"):
         strategies.get("best")
 
 
