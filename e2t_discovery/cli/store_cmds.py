@@ -144,6 +144,8 @@ def status(name: NameArg, directory: DirOption = None) -> None:
                   f"round {info.current_round}; proposals "
                   + ", ".join(f"{v} {k}" for k, v in info.proposals.items())
                   + f"; screen runs {info.screen_runs}", highlight=False)
+    if info.transfer_source is not None:
+        console.print(f"transfer source: {info.transfer_source}", highlight=False)
     if info.best is not None:
         console.print(f"best so far: {info.best['material_id']} = {info.best['value']:.4g} "
                       f"{info.unit} (domain {info.best['domain']})", highlight=False)

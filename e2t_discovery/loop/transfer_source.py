@@ -38,13 +38,13 @@ from e2t_discovery.config.schema import CampaignConfig
 from e2t_discovery.exceptions import ConfigError, ModelError
 from e2t_discovery.loop.features import CampaignFeatures
 from e2t_discovery.messages import shown_value
-from e2t_discovery.store import Store, TransferSourceRecord
+from e2t_discovery.store import Store
 
 if TYPE_CHECKING:
     from e2t_discovery.model.transfer import SourceModel
 
-__all__ = ["SOURCE_DIR", "SourceData", "describe_source", "method_options", "read_source",
-           "record_source", "source_model", "source_settings"]
+__all__ = ["SOURCE_DIR", "SourceData", "method_options", "read_source", "record_source",
+           "source_model", "source_settings"]
 
 #: Where a campaign keeps its fitted source model (relative to the campaign folder).
 SOURCE_DIR = Path("models") / "source"
@@ -294,16 +294,3 @@ def source_model(store: Store, config: CampaignConfig, features: CampaignFeature
                             progress=progress)
     _cache(store, model, directory)
     return model
-
-
-def describe_source(record: TransferSourceRecord) -> str:
-    """One line naming a recorded source: kind, location, property, unit, method, checksum, rows."""
-    what = f"{record.kind} {record.location}"
-    if record.property:
-        what += f", property {record.property}"
-    if record.unit is not None:
-        what += f" [{record.unit}" + ("" if record.factor in (None, 1.0)
-                                      else f", x{record.factor:g}") + "]"
-    fitted = "source model fitted" if record.model_sha256 else "source model not fitted yet"
-    return (f"{what}, method {record.method}, sha256 {record.sha256[:12]}, "
-            f"{record.n_rows} rows ({record.n_dropped} dropped), {fitted}")

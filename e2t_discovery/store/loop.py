@@ -90,6 +90,18 @@ class TransferSourceRecord:
     model_sha256: str | None
     recorded_at: pd.Timestamp
 
+    def describe(self) -> str:
+        """One line: kind, location, property, unit, method, checksum prefix, rows."""
+        what = f"{self.kind} {self.location}"
+        if self.property:
+            what += f", property {self.property}"
+        if self.unit is not None:
+            what += f" [{self.unit}" + ("" if self.factor in (None, 1.0)
+                                        else f", x{self.factor:g}") + "]"
+        fitted = "source model fitted" if self.model_sha256 else "source model not fitted yet"
+        return (f"{what}, method {self.method}, sha256 {self.sha256[:12]}, "
+                f"{self.n_rows} rows ({self.n_dropped} dropped), {fitted}")
+
 
 _SOURCE_COLUMNS = ("kind, location, property, unit, factor, method, sha256, n_rows, "
                    "n_dropped, model_path, model_sha256, recorded_at")

@@ -208,8 +208,8 @@ class AffineTransfer(TransferModel):
 
         state = {f"gp.{k}": v.detach().clone().contiguous()
                  for k, v in self.gp.state_dict().items()}
-        state["X"] = torch.as_tensor(self.X).contiguous()
-        state["y"] = torch.as_tensor(self.y).contiguous()
+        state["X"] = torch.tensor(np.array(self.X)).contiguous()
+        state["y"] = torch.tensor(np.array(self.y)).contiguous()
         save_file(state, str(out / "affine.safetensors"))
         return {"kernel_source": self.kernel_source, "residual": self.residual}
 
