@@ -61,6 +61,9 @@ def init(
         console.print(f"created campaign {name} in {campaign.dir} "
                       f"({cfg.representation.kind}, {cfg.objective.direction} "
                       f"{cfg.target.property} [{cfg.target.unit}])", highlight=False)
+        source = campaign.store.transfer_source()
+        if source is not None:
+            console.print(f"transfer source: {source.describe()}", highlight=False)
 
 
 @app.command()

@@ -7,18 +7,14 @@ campaign; the model is tiny, so each fit takes seconds.
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from campaign_helpers import run_main, write_composition_config
-from loop_helpers import loop_config, small_table
+from loop_helpers import kill_twice_then_finish, loop_config, make_campaign, small_table
 
 from e2t_discovery.data import datasets
 from e2t_discovery.loop.campaign import Campaign
@@ -54,20 +50,8 @@ def make_transfer_campaign(folder: Path, data_dir: Path, *, method: str = "affin
         ``(campaign root, library csv, labelled table csv)``.
     """
     _source_table(folder, data_dir)
-    table = small_table(data_dir)
-    lib = folder / "library.csv"
-    table[["id", "smiles", "polymer_class"]].to_csv(lib, index=False)
-    labels = folder / "labels.csv"
-    table.to_csv(labels, index=False)
-    cfg = folder / "loop.toml"
-    cfg.write_text(loop_config("ucb", batch, "maximize")
-                   + _transfer("table", "density.csv", method))
-    initial = table[table["polymer_class"].isin([2, 4])].head(16).assign(unit="W/m/K")
-    initial.to_csv(folder / "initial.csv", index=False)
-    root = folder / "campaigns"
-    with Campaign.create("loop", cfg, root) as campaign:
-        campaign.ingest(folder / "initial.csv")
-    return root, lib, labels
+    return make_campaign(folder, data_dir, batch=batch,
+                         extra_toml=_transfer("table", "density.csv", method))
 
 
 def test_a_source_table_is_read_once_and_recorded_with_its_checksum(
@@ -252,16 +236,7 @@ def test_a_killed_transfer_run_resumes(tmp_path: Path, data_dir: Path) -> None:
     cmd = [sys.executable, "-c", "from e2t_discovery.cli import main; main()", "run", "loop",
            "--rounds", "3", "--simulate-with", str(labels), "--library", str(lib),
            "--workers", "1", "--dir", str(root)]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    rng = np.random.default_rng(int(time.time()))
-    for _ in range(2):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(float(rng.uniform(5.0, 25.0)))
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = kill_twice_then_finish(cmd, low_s=5.0, high_s=25.0)
     assert done.returncode == 0, done.stderr
     with Campaign.open("loop", root, read_only=True) as campaign:
         props = campaign.store.proposals()
