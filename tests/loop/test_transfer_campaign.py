@@ -244,3 +244,24 @@ def test_a_killed_transfer_run_resumes(tmp_path: Path, data_dir: Path) -> None:
         assert (props["status"] == "measured").all()
         assert len(campaign.store.measurements(PROPERTY)) == 16 + 9
         assert isinstance(campaign.load_model(), TransferModel)
+
+
+@pytest.mark.parametrize(("method", "mode"), [("finetune", "fine-tune"),
+                                              ("multitask", "condition")])
+def test_every_method_trains_and_follows_new_measurements(
+        tmp_path: Path, data_dir: Path, method: str, mode: str) -> None:
+    root, _, labels = make_transfer_campaign(tmp_path, data_dir, method=method)
+    table = pd.read_csv(labels, dtype={"id": str})
+    new = table[table["polymer_class"] == 13].head(3).assign(unit="W/m/K")
+    new.to_csv(tmp_path / "new.csv", index=False)
+    with Campaign.open("loop", root) as campaign:
+        assert campaign.train(progress=False).metrics["transfer"]["method"] == method
+        campaign.ingest(tmp_path / "new.csv")
+        update = campaign.update_model()  # class 13 reaches the threshold (2): fine-tune plan
+        assert (update["update"], update["trigger_domains"]) == ("adapt", ["13"])
+        record = campaign.models.latest()
+        assert record is not None and record.metrics["adapt_mode"] == mode
+        model = campaign.load_model()
+        assert isinstance(model, TransferModel) and model.y.size == 16 + 3
+        pred = model.predict(campaign.featurize(new["smiles"].tolist()))
+        assert np.abs(pred - new[PROPERTY].to_numpy()).max() < 0.2
