@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +40,11 @@ def small_table(data_dir: Path, n: int = 60, seed: int = 0) -> pd.DataFrame:
 
 
 def make_campaign(root: Path, data_dir: Path, *, strategy: str = "ucb", batch: int = 3,
-                  name: str = "loop", direction: str = "maximize") -> tuple[Path, Path, Path]:
+                  name: str = "loop", direction: str = "maximize",
+                  extra_toml: str = "") -> tuple[Path, Path, Path]:
     """Create a campaign with 16 initial measurements (classes 2 and 4).
+
+    ``extra_toml`` is appended to the campaign file (e.g. a ``[transfer]`` table).
 
     Returns:
         ``(campaign root, library csv, labelled table csv)``.
@@ -48,7 +55,7 @@ def make_campaign(root: Path, data_dir: Path, *, strategy: str = "ucb", batch: i
     labels = root / "labels.csv"
     table.to_csv(labels, index=False)
     cfg = root / "loop.toml"
-    cfg.write_text(loop_config(strategy, batch, direction))
+    cfg.write_text(loop_config(strategy, batch, direction) + extra_toml)
     initial = table[table["polymer_class"].isin([2, 4])].head(16).assign(unit="W/m/K")
     init_path = root / "initial.csv"
     initial.to_csv(init_path, index=False)
@@ -56,3 +63,19 @@ def make_campaign(root: Path, data_dir: Path, *, strategy: str = "ucb", batch: i
     with Campaign.create(name, cfg, campaigns) as campaign:
         campaign.ingest(init_path)
     return campaigns, lib, labels
+
+
+def kill_twice_then_finish(cmd: list[str], *, low_s: float, high_s: float,
+                           timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``, SIGKILL it at a random moment in ``[low_s, high_s]`` twice, then run it
+    to the end; return the last run."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    rng = np.random.default_rng(int(time.time()))
+    for _ in range(2):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(float(rng.uniform(low_s, high_s)))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)

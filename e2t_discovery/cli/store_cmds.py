@@ -61,6 +61,9 @@ def init(
         console.print(f"created campaign {name} in {campaign.dir} "
                       f"({cfg.representation.kind}, {cfg.objective.direction} "
                       f"{cfg.target.property} [{cfg.target.unit}])", highlight=False)
+        source = campaign.store.transfer_source()
+        if source is not None:
+            console.print(f"transfer source: {source.describe()}", highlight=False)
 
 
 @app.command()
@@ -144,6 +147,8 @@ def status(name: NameArg, directory: DirOption = None) -> None:
                   f"round {info.current_round}; proposals "
                   + ", ".join(f"{v} {k}" for k, v in info.proposals.items())
                   + f"; screen runs {info.screen_runs}", highlight=False)
+    if info.transfer_source is not None:
+        console.print(f"transfer source: {info.transfer_source}", highlight=False)
     if info.best is not None:
         console.print(f"best so far: {info.best['material_id']} = {info.best['value']:.4g} "
                       f"{info.unit} (domain {info.best['domain']})", highlight=False)

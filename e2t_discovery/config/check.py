@@ -156,12 +156,27 @@ _DEFAULT_INPUTS = {"smiles": "polymer", "formula": "composition", "cif": "struct
 
 
 def _check_transfer(config: CampaignConfig) -> None:
-    """``[transfer]`` table source: a readable table with the campaign's inputs and
-    the named property, in a unit the campaign knows (or ``none``)."""
+    """``[transfer]``: descriptor inputs, the method's settings, and the source: a model
+    folder that exists, or a readable table with the campaign's inputs and the named
+    property, in a unit the campaign knows (or ``none``). A ``campaign`` source (and
+    whether a model folder loads) is checked when the campaign is created, which knows
+    the campaign root (``loop.transfer_source``)."""
     transfer = config.transfer
-    if transfer is None or transfer.table is None:
+    if transfer is None:
         return
     from pathlib import Path
+
+    if config.model.settings.get("encoder", "mlp") != "mlp":
+        raise _Invalid("model.settings.encoder", config.model.settings["encoder"],
+                       "transfer needs the descriptor (mlp) encoder; remove [transfer] or "
+                       "set encoder = \"mlp\"")
+    _check_transfer_settings(transfer.method, transfer.settings)
+    if transfer.model is not None and not Path(transfer.model).is_dir():
+        raise _Invalid("transfer.model", transfer.model,
+                       "no such folder; give a saved model folder (e.g. a campaign's "
+                       "models/vN) relative to the campaign file")
+    if transfer.table is None:
+        return
 
     path = Path(transfer.table)
     if not path.is_file():
@@ -190,6 +205,28 @@ def _check_transfer(config: CampaignConfig) -> None:
                        f"is neither the campaign unit {config.target.unit!r} nor one of its "
                        f"[target.conversions]; add a conversion, or write \"none\" when the "
                        f"source is on another scale (affine transfer then learns it)")
+
+
+def _check_transfer_settings(method: str, settings: Mapping[str, Any]) -> None:
+    """``[transfer.settings]``: the method's options, and ``source`` (surrogate options)."""
+    from e2t_discovery.exceptions import ModelError
+    from e2t_discovery.model.transfer import METHOD_CLASSES
+
+    cls = METHOD_CLASSES[method]
+    accepted = {k: v for k, v in parameter_types(cls).items() if k not in ("source", "seed")}
+    options = {k: v for k, v in settings.items() if k != "source"}
+    _check_params("transfer.settings", options, f"transfer method {method!r}", accepted,
+                  lambda **kw: None, (ModelError,))
+    source = settings.get("source", {})
+    if not isinstance(source, Mapping):
+        raise _Invalid("transfer.settings.source", source, "must be a table of surrogate "
+                       "options for the source model ([transfer.settings.source])")
+    from e2t_discovery.model.config import SurrogateConfig
+
+    try:
+        SurrogateConfig.from_dict(dict(source))
+    except ConfigError as exc:
+        raise _Invalid("transfer.settings.source", dict(source), str(exc)) from None
 
 
 def _table_header(path: Any) -> list[str]:

@@ -5,6 +5,7 @@ A campaign lives in ``<root>/<name>/``::
     campaign.duckdb   the store (measurements, models, screens, proposals, rounds, events)
     config.toml       the validated configuration it was created with (for reading)
     models/vN/        saved surrogate versions (recorded in the store with checksums)
+    models/source/    the fitted [transfer] source model (campaigns with a source only)
     logs/e2t.log      tracebacks of internal errors of commands run on this campaign
 
 ``root`` is given by the caller (the CLI takes ``--dir``, else ``E2T_HOME``, else
@@ -18,7 +19,7 @@ those values and gives each step a thin method (as BayBE's ``Campaign.recommend`
     campaign.ingest(path, ...) -> IngestResult                     (loop/ingest.py)
     campaign.train(progress=True) -> ModelRecord                    (loop/models.py)
     campaign.update_model(policy=None, progress=False) -> dict      (loop/models.py)
-    campaign.load_model(version=None) -> E2TSurrogate               (loop/models.py)
+    campaign.load_model(version=None) -> Surrogate                  (loop/models.py)
     campaign.screen(library=None, ...) -> (run_id, ScreenSummary)   (loop/screen_step.py)
     campaign.propose(strategy=None, q=None, ...) -> DataFrame       (loop/propose.py)
     campaign.run(rounds, ...) -> RunResult                          (loop/rounds.py)
@@ -31,6 +32,7 @@ those values and gives each step a thin method (as BayBE's ``Campaign.recommend`
 
 from __future__ import annotations
 
+import shutil
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -55,7 +57,7 @@ from e2t_discovery.store import ModelRecord, Store
 if TYPE_CHECKING:
     from e2t_discovery.loop.adaptation import AdaptPolicy
     from e2t_discovery.loop.rounds import RunResult
-    from e2t_discovery.model import E2TSurrogate
+    from e2t_discovery.model.protocol import Surrogate
     from e2t_discovery.report import ReportData
     from e2t_discovery.screen.pipeline import ScreenSummary
 
@@ -106,13 +108,31 @@ class Campaign:
                              f"name or --dir, or use it as it is")
         config = config.model_copy(update={
             "campaign": config.campaign.model_copy(update={"name": name})})
+        created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "logs").mkdir(exist_ok=True)
-        store = Store.open(directory / DB_NAME, timeout_s=timeout_s, name=name)
+        store = None
         try:
+            source = None
+            if config.transfer is not None:  # read once, before the store exists
+                from e2t_discovery.loop.transfer_source import read_source
+
+                try:
+                    source = read_source(config, CampaignFeatures(config, directory),
+                                         directory.parent)
+                except ConfigError as exc:  # worded as check_config words its errors
+                    raise ConfigError(f"{config_path}: {exc}") from None
+            (directory / "logs").mkdir(exist_ok=True)
+            store = Store.open(directory / DB_NAME, timeout_s=timeout_s, name=name)
             store.init_campaign(name, config.to_dict(), config.campaign.description)
+            if source is not None:
+                from e2t_discovery.loop.transfer_source import record_source
+
+                record_source(store, config, source, directory)
         except BaseException:
-            store.close()
+            if store is not None:
+                store.close()
+            if created:  # nothing of a campaign that was refused stays behind
+                shutil.rmtree(directory, ignore_errors=True)
             raise
         (directory / "config.toml").write_text(config.to_toml(), encoding="utf-8")
         return cls(name, directory, config, store)
@@ -207,7 +227,7 @@ class Campaign:
         return update_model(self.models, self.config, self.features, policy,
                             progress=progress)
 
-    def load_model(self, version: int | None = None) -> E2TSurrogate:
+    def load_model(self, version: int | None = None) -> Surrogate:
         """Load a recorded model version (default: the newest), checking its checksum."""
         return self.models.load(version)
 

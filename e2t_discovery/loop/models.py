@@ -30,7 +30,7 @@ from e2t_discovery.loop.features import CampaignFeatures
 from e2t_discovery.store import ModelRecord, Store
 
 if TYPE_CHECKING:
-    from e2t_discovery.model import E2TSurrogate
+    from e2t_discovery.model.protocol import Surrogate
 
 __all__ = ["ModelShelf", "TrainingData", "artifact_sha256", "surrogate_settings",
            "train_model", "training_data", "update_model"]
@@ -133,7 +133,7 @@ class ModelShelf:
         """The folder holding a version's files."""
         return self.dir / record.artifact_path
 
-    def save(self, model: E2TSurrogate, *, kind: str, parent_version: int | None,
+    def save(self, model: Surrogate, *, kind: str, parent_version: int | None,
              data: TrainingData, metrics: dict[str, Any]) -> ModelRecord:
         """Save a fitted/conditioned/adapted surrogate as the next version and record it.
 
@@ -156,21 +156,24 @@ class ModelShelf:
             n_measurements=data.n_measurements, max_measurement_id=data.max_measurement_id,
             snapshot=data.snapshot(), metrics=metrics)
 
-    def load(self, version: int | None = None) -> E2TSurrogate:
+    def load(self, version: int | None = None) -> Surrogate:
         """Load a recorded version (default: the newest), checking its checksum.
+
+        An ``E2TSurrogate`` or, in a campaign with ``[transfer]``, a transfer model
+        (:func:`e2t_discovery.model.load_surrogate` tells them apart).
 
         Raises:
             NotFittedError: if no model was trained yet.
             ModelError: if the version does not exist or its files changed.
         """
-        from e2t_discovery.model import E2TSurrogate
+        from e2t_discovery.model import load_surrogate
 
         record = self.record(version)
         path = self.path(record)
         if not path.is_dir() or artifact_sha256(path) != record.artifact_sha256:
             raise ModelError(f"model v{record.version} of campaign {self.name} in {path} is "
                              f"missing or was modified; run `e2t train {self.name}` again")
-        return E2TSurrogate.load(path)
+        return load_surrogate(path)
 
 
 def surrogate_settings(config: CampaignConfig) -> dict[str, Any]:
@@ -186,26 +189,44 @@ def train_model(shelf: ModelShelf, config: CampaignConfig, features: CampaignFea
     """Fit a new surrogate on all measurements and record it as the next version.
 
     Domains come from the stored labels (``column``/``elements``) or from k-means inside
-    the surrogate (``clustering``).
+    the surrogate (``clustering``). With ``[transfer]`` the model is
+    ``fit_transfer(method, source model, X, y, ...)`` on the campaign's source model
+    (fitted and cached at the first train: ``loop.transfer_source.source_model``), and
+    the metrics hold the method's fitted quantities under ``transfer`` (affine:
+    ``a``, ``b``).
 
     Raises:
         NotFittedError: if there are no measurements.
         ModelError: if the surrogate cannot be fitted (e.g. too few rows).
     """
-    from e2t_discovery.model import E2TSurrogate
-
     data = training_data(shelf.store, config)
     frame = data.frame
     X = features.model_input(list(frame["canonical"]))
     y = frame["value"].to_numpy(dtype=np.float64)
     groups = None if config.domains.method == "clustering" else domain_labels(frame["domain"])
     started = time.perf_counter()
-    model = E2TSurrogate(**surrogate_settings(config)).fit(X, y, groups, progress=progress)
+    extra: dict[str, Any] = {}
+    model: Surrogate
+    if config.transfer is None:
+        from e2t_discovery.model import E2TSurrogate
+
+        model = E2TSurrogate(**surrogate_settings(config)).fit(X, y, groups, progress=progress)
+    else:
+        from e2t_discovery.loop.transfer_source import method_options, source_model
+        from e2t_discovery.model.transfer import fit_transfer
+
+        source = source_model(shelf.store, config, features, shelf.dir, progress=progress)
+        transfer = fit_transfer(config.transfer.method, source, X, y, target_groups=groups,
+                                seed=int(surrogate_settings(config).get("seed", 0)),
+                                **method_options(config))
+        extra["transfer"] = {"method": transfer.method, "adapt_mode": transfer.adapt_mode,
+                             **transfer.info()}
+        model = transfer
     fit_s = time.perf_counter() - started
     pred = np.asarray(model.predict(X), dtype=np.float64)
     metrics = {"train_rmse": float(np.sqrt(np.mean((pred - y) ** 2))),
                "noise_std": float(model.noise_std), "fit_seconds": round(fit_s, 3),
-               "n_materials": int(len(frame))}
+               "n_materials": int(len(frame)), **extra}
     return shelf.save(model, kind="train", parent_version=None, data=data, metrics=metrics)
 
 
@@ -243,11 +264,16 @@ def update_model(shelf: ModelShelf, config: CampaignConfig, features: CampaignFe
                          plan, policy)
     update_s = time.perf_counter() - t0
     kind = "adapt" if plan.fine_tune else "condition"
+    metrics: dict[str, Any] = {
+        "update_seconds": round(update_s, 4), "new_measurements": int(len(new)),
+        "trigger_domains": list(plan.trigger_domains), "noise_std": float(model.noise_std)}
+    if plan.fine_tune and config.transfer is not None:
+        from e2t_discovery.model.transfer import TransferModel
+
+        if isinstance(model, TransferModel):  # what "adapt" did to a transfer model
+            metrics["adapt_mode"] = model.adapt_mode
     saved = shelf.save(
         model, kind=kind, parent_version=record.version,
-        data=training_data(shelf.store, config),
-        metrics={"update_seconds": round(update_s, 4), "new_measurements": int(len(new)),
-                 "trigger_domains": list(plan.trigger_domains),
-                 "noise_std": float(model.noise_std)})
+        data=training_data(shelf.store, config), metrics=metrics)
     return {"model_version": saved.version, "update": kind, "seconds": update_s,
             "new_measurements": int(len(new)), "trigger_domains": list(plan.trigger_domains)}

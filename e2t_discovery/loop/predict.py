@@ -18,12 +18,12 @@ from e2t_discovery.loop.lab_files import describe_missing_column, read_excel_tab
 from e2t_discovery.messages import first_line
 
 if TYPE_CHECKING:
-    from e2t_discovery.model import E2TSurrogate
+    from e2t_discovery.model.protocol import Surrogate
 
 __all__ = ["predict_frame", "predict_file", "read_table"]
 
 
-def predict_frame(model: E2TSurrogate, features: CampaignFeatures, df: pd.DataFrame, *,
+def predict_frame(model: Surrogate, features: CampaignFeatures, df: pd.DataFrame, *,
                   base_dir: str | Path | None = None) -> pd.DataFrame:
     """Predict the target for every row of a frame of candidates; never stop at a bad row.
 
@@ -90,7 +90,7 @@ def predict_frame(model: E2TSurrogate, features: CampaignFeatures, df: pd.DataFr
     return out.reset_index(drop=True)
 
 
-def predict_file(model: E2TSurrogate, features: CampaignFeatures, input_path: str | Path,
+def predict_file(model: Surrogate, features: CampaignFeatures, input_path: str | Path,
                  out_path: str | Path) -> pd.DataFrame:
     """Predict every row of a CSV/Excel/Parquet file and write the predictions.
 

@@ -33,6 +33,7 @@ class CampaignStatus:
         best_per_domain: ``domain, material_id, value, n`` (best first).
         last_model: The newest model version, or None.
         screen_runs: Number of screen runs.
+        transfer_source: One line naming the ``[transfer]`` source (None without one).
     """
 
     name: str
@@ -48,6 +49,7 @@ class CampaignStatus:
     best_per_domain: pd.DataFrame
     last_model: ModelRecord | None
     screen_runs: int
+    transfer_source: str | None = None
 
 
 def campaign_status(store: Store, config: CampaignConfig) -> CampaignStatus:
@@ -70,6 +72,7 @@ def campaign_status(store: Store, config: CampaignConfig) -> CampaignStatus:
         best = {"material_id": top["material_id"], "domain": top["domain"],
                 "value": float(top["value"])}
     proposals = store.proposals()
+    source = store.transfer_source()
     by_status = {s: int((proposals["status"] == s).sum()) for s in PROPOSAL_STATUSES}
     return CampaignStatus(
         name=config.campaign.name, kind=config.representation.kind,
@@ -78,4 +81,5 @@ def campaign_status(store: Store, config: CampaignConfig) -> CampaignStatus:
         current_round=store.current_round(), rounds=store.rounds(),
         proposals=by_status, best=best,
         best_per_domain=best_per_domain, last_model=store.latest_model(),
-        screen_runs=len(store.screen_runs()))
+        screen_runs=len(store.screen_runs()),
+        transfer_source=None if source is None else source.describe())

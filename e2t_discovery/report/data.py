@@ -22,6 +22,7 @@ from e2t_discovery.report.metrics import prospective_predictions
 
 if TYPE_CHECKING:
     from e2t_discovery.config.schema import CampaignConfig
+    from e2t_discovery.store import TransferSourceRecord
 
 __all__ = [
     "OBJECTIVES",
@@ -129,6 +130,10 @@ class StoreReader(Protocol):
         """Return screen runs."""
         ...
 
+    def transfer_source(self) -> TransferSourceRecord | None:
+        """Return the campaign's ``[transfer]`` source, or None."""
+        ...
+
 
 @dataclass(frozen=True)
 class CampaignTables:
@@ -139,18 +144,22 @@ class CampaignTables:
         proposals: All proposals.
         models: All model versions.
         screen_runs: All screen runs.
+        transfer_source: One line naming the ``[transfer]`` source, or None.
     """
 
     measurements: pd.DataFrame
     proposals: pd.DataFrame
     models: pd.DataFrame
     screen_runs: pd.DataFrame
+    transfer_source: str | None = None
 
     @classmethod
     def read(cls, store: StoreReader, property: str) -> CampaignTables:
         """Read the tables of a report on ``property`` from ``store``."""
+        source = store.transfer_source()
         return cls(measurements=store.measurements(property), proposals=store.proposals(),
-                   models=store.models(), screen_runs=store.screen_runs())
+                   models=store.models(), screen_runs=store.screen_runs(),
+                   transfer_source=None if source is None else source.describe())
 
 
 #: Source files of one folder listed one by one; more are summarized as a count.
@@ -265,6 +274,8 @@ def campaign_setup(config: CampaignConfig, folder: Path, tables: CampaignTables,
              ("Representation", representation), ("Domains", domains),
              ("Data", data_sources(tables.measurements, folder)),
              ("Library", _library_text(config, tables.screen_runs, folder))]
+    if tables.transfer_source is not None:
+        setup.append(("Transfer source", tables.transfer_source))
     if holdout_source is not None:
         setup.append(("Held-back table", str(holdout_source)))
     if config.campaign.description:

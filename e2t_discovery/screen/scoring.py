@@ -100,8 +100,8 @@ def score_batch(
 
     Args:
         batch: Rows with ``id``, ``item_column`` and optionally ``domain_column``.
-        model: A fitted surrogate with ``predict(X, return_std=True)`` and
-            ``domain_distance(X)`` (:class:`~e2t_discovery.model.E2TSurrogate`).
+        model: A fitted surrogate (:class:`~e2t_discovery.model.protocol.Surrogate`: an
+            ``E2TSurrogate`` or a transfer model).
         featurizer: Turns the items into an ``n x d`` array, with rejects.
         item_column: Column holding the representation (p-SMILES, formula, CIF path).
         canonicalize: Take each row's canonical form from the featurizer (same parse as
@@ -222,7 +222,7 @@ class Scorer:
         import torch
 
         from e2t_discovery.featurize import get_featurizer
-        from e2t_discovery.model import E2TSurrogate
+        from e2t_discovery.model import load_surrogate
 
         torch.set_num_threads(max(1, threads))
         # the model is read whole into memory, so its folder goes as soon as it is loaded
@@ -231,7 +231,7 @@ class Scorer:
                 target = Path(folder) / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-            self.model = E2TSurrogate.load(folder)
+            self.model = load_surrogate(folder)
         self.featurizer = get_featurizer(settings.kind, **settings.featurizer_params)
         self.settings = settings
 
@@ -239,10 +239,10 @@ class Scorer:
     def in_process(cls, model_dir: Path, settings: ScoreSettings) -> Scorer:
         """A scorer in this process, reading the model folder in place (no Ray)."""
         from e2t_discovery.featurize import get_featurizer
-        from e2t_discovery.model import E2TSurrogate
+        from e2t_discovery.model import load_surrogate
 
         scorer = cls.__new__(cls)
-        scorer.model = E2TSurrogate.load(model_dir)
+        scorer.model = load_surrogate(model_dir)
         scorer.featurizer = get_featurizer(settings.kind, **settings.featurizer_params)
         scorer.settings = settings
         return scorer

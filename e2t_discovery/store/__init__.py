@@ -23,6 +23,9 @@ parameterized):
   the material), ``measurement_counts()``.
 - Ingest: ``ingested_file(sha256)``, ``staged_checks(staged, property)`` and
   ``load_staged_ingest(staged, ...)`` over a staged Parquet file.
+- Transfer source: ``record_transfer_source(...)``, ``transfer_source()`` (a
+  ``TransferSourceRecord`` or None), ``transfer_source_rows()``,
+  ``record_source_model(path, sha256)``.
 - Models: ``next_model_version()``, ``record_model(...)``, ``model_version(version)``,
   ``latest_model()``, ``models()``.
 - Screening: ``start_screen_run(...)``, ``screen_run(run_id)``,
@@ -44,7 +47,13 @@ parameterized):
 from __future__ import annotations
 
 from e2t_discovery.store.db import Migration, load_migrations
-from e2t_discovery.store.loop import CLOSED_STATUSES, PROPOSAL_STATUSES, LoopRecords, ModelRecord
+from e2t_discovery.store.loop import (
+    CLOSED_STATUSES,
+    PROPOSAL_STATUSES,
+    LoopRecords,
+    ModelRecord,
+    TransferSourceRecord,
+)
 from e2t_discovery.store.measurements import MeasurementRecords
 from e2t_discovery.store.screens import ScreenRecords, ScreenRun
 
@@ -55,6 +64,7 @@ __all__ = [
     "ModelRecord",
     "ScreenRun",
     "Store",
+    "TransferSourceRecord",
     "load_migrations",
 ]
 

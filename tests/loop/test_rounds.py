@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from loop_helpers import make_campaign
+from loop_helpers import kill_twice_then_finish, make_campaign
 
 from e2t_discovery.exceptions import E2TError
 from e2t_discovery.loop.adaptation import AdaptPolicy
@@ -141,16 +137,7 @@ def test_killed_run_resumes_without_lost_or_duplicated_rows(
            "--rounds",
            "4", "--simulate-with", str(labels), "--library", str(lib), "--workers", "1",
            "--dir", str(root)]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    rng = np.random.default_rng(int(time.time()))
-    for _ in range(2):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(float(rng.uniform(8.0, 30.0)))
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = kill_twice_then_finish(cmd, low_s=8.0, high_s=30.0)
     assert done.returncode == 0, done.stderr
     with Campaign.open("loop", root, read_only=True) as campaign:
         _check_consistent(campaign, 4, 3, 16)

@@ -24,6 +24,7 @@ from e2t_discovery.report import (
     data_sources,
     domains_figure,
 )
+from e2t_discovery.store import TransferSourceRecord
 
 Frames = tuple[pd.DataFrame, pd.DataFrame]
 
@@ -134,12 +135,17 @@ class _CountingStore:
         self._count("screen_runs")
         return self.store.screen_runs()
 
+    def transfer_source(self) -> TransferSourceRecord | None:
+        self._count("transfer_source")
+        return self.store.transfer_source()
+
 
 def test_report_data_reads_each_store_table_once(campaign_root: Path) -> None:
     with Campaign.open("loop", campaign_root, read_only=True) as c:
         store = _CountingStore(c.store)
         data = campaign_report_data(store, c.config, c.name, c.dir)
-    assert store.calls == {"measurements": 1, "proposals": 1, "models": 1, "screen_runs": 1}
+    assert store.calls == {"measurements": 1, "proposals": 1, "models": 1, "screen_runs": 1,
+                           "transfer_source": 1}
     assert len(data.measurements) == 19 and len(data.proposals) == 3
     assert data.measurements["round"].tolist() == [0] * 16 + [1] * 3
 

@@ -21,9 +21,11 @@ PUBLIC = [
     "latest_model", "load_staged_ingest", "log_event", "mark_step_done", "materials",
     "measurement_counts", "measurements", "model_version", "models", "next_model_version",
     "open", "proposals", "proposed_material_ids", "record_model", "record_shard",
+    "record_source_model", "record_transfer_source",
     "register_screen_view", "round_steps", "rounds", "schema_version", "screen_results",
     "screen_run", "screen_runs", "screen_top", "set_material_domains", "set_proposal_status",
     "shards", "staged_checks", "start_screen_run", "step_info", "transaction",
+    "transfer_source", "transfer_source_rows",
 ]
 
 

@@ -66,6 +66,7 @@ class AffineTransfer(TransferModel):
     """Affine transfer of a fitted source model (see the module docstring)."""
 
     method = "affine"
+    adapt_mode = "refit"
 
     def __init__(self, source: SourceModel, kernel_source: int = 0,
                  residual: bool = True) -> None:
@@ -127,8 +128,12 @@ class AffineTransfer(TransferModel):
         return self
 
     # ------------------------------------------------------------------ inference
-    def joint(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Latent joint posterior in target units (``b x q x d`` -> ``b x q``, ``b x q x q``)."""
+    def joint_with_prior(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Latent joint posterior and prior variance in target units.
+
+        ``b x q x d`` -> mean ``b x q``, covariance ``b x q x q``, prior variance ``b x q``
+        (the residual's prior variance plus the same source part as the posterior).
+        """
         x = x.to(torch.float64)
         f_mean, f_cov = self.source.joint_torch(x)  # p x b x q, p x b x q x q
         m, s = (torch.as_tensor(v, dtype=torch.float64) for v in self.source.scales())
@@ -137,9 +142,43 @@ class AffineTransfer(TransferModel):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mvn = self.gp(aug)  # latent posterior (eval mode)
+            prior = self.gp.covar_module(aug, diag=True)
         w2 = (self.gp.mean_module.weight / s) ** 2
-        cov = mvn.covariance_matrix + (w2[:, None, None, None] * f_cov).sum(0)
-        return self.y_mean + self.y_std * mvn.mean, self.y_std**2 * cov
+        source_cov = (w2[:, None, None, None] * f_cov).sum(0)
+        cov = mvn.covariance_matrix + source_cov
+        prior = prior + source_cov.diagonal(dim1=-2, dim2=-1)
+        return (self.y_mean + self.y_std * mvn.mean, self.y_std**2 * cov,
+                self.y_std**2 * prior)
+
+    def joint(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Latent joint posterior in target units (``b x q x d`` -> ``b x q``, ``b x q x q``)."""
+        mean, cov, _ = self.joint_with_prior(x)
+        return mean, cov
+
+    # ------------------------------------------------------------------ Surrogate protocol
+    def predict_with_distance(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, std and distance; without a residual the distance is the source's."""
+        if self.residual:
+            return super().predict_with_distance(X)
+        mean, std = self.predict(X, return_std=True)
+        return mean, std, self._kernel_surrogate.domain_distance(self.check_X(X))
+
+    def out_of_domain(self, X: Any, distance: np.ndarray | None = None) -> np.ndarray:
+        """Above 0.5 of the prior variance; without a residual: the source's own rule."""
+        if self.residual:
+            return super().out_of_domain(X, distance)
+        return self._kernel_surrogate.out_of_domain(self.check_X(X), distance)
+
+    @property
+    def _kernel_surrogate(self) -> Any:
+        return self.source.models[self.kernel_source]
+
+    def adapt(self, X: Any, y: Any, groups: Any = None, *, steps: int = 100,
+              lr: float = 1e-4) -> AffineTransfer:
+        """Refit ``a``, ``b``, the residual scale and the noise on all target rows."""
+        X = self.check_X(X)
+        y = self.check_y(y, X.shape[0])
+        return self.fit(np.concatenate([self.X, X]), np.concatenate([self.y, y]))
 
     @property
     def noise_var(self) -> float:
@@ -169,8 +208,8 @@ class AffineTransfer(TransferModel):
 
         state = {f"gp.{k}": v.detach().clone().contiguous()
                  for k, v in self.gp.state_dict().items()}
-        state["X"] = torch.as_tensor(self.X).contiguous()
-        state["y"] = torch.as_tensor(self.y).contiguous()
+        state["X"] = torch.tensor(np.array(self.X)).contiguous()
+        state["y"] = torch.tensor(np.array(self.y)).contiguous()
         save_file(state, str(out / "affine.safetensors"))
         return {"kernel_source": self.kernel_source, "residual": self.residual}
 

@@ -6,12 +6,30 @@ standardized by its own training labels (``y_mean``, ``y_std``) and each source 
 by its source model's; the methods relate the two on the standardized scales (``affine``
 reports ``a`` and ``b`` back in target units per source unit), so a source in other units
 (GGA vs HSE06 band gaps, density vs thermal conductivity) needs no conversion.
+
+Every transfer model is a :class:`~e2t_discovery.model.protocol.Surrogate`, so screening,
+strategies and the loop's adaptation use it as they use an ``E2TSurrogate``:
+
+- **domain distance** (``affine`` with its residual, ``multitask``): the latent posterior
+  variance at ``x`` over the latent *prior* variance of the same model at ``x``, in
+  ``[0, 1]``: 0 where the target measurements (and, for ``multitask``, correlated source
+  rows) pin the target down, 1 where they say nothing and only the prior is left. The
+  source's own uncertainty enters numerator and denominator alike. ``finetune`` (an
+  ordinary surrogate inside) and ``affine`` without a residual use the distance and the
+  out-of-domain rule of their surrogate (the fine-tuned one; the source's).
+- **out of domain**: distance above :data:`OOD_THRESHOLD` = 0.5, i.e. the target data
+  remove less than half of the prior variance there.
+- **adapt**: what :attr:`TransferModel.adapt_mode` says: ``condition`` (``multitask``: the
+  joint fit is the expensive part, kept), ``refit`` (``affine``: ``a``, ``b``, the residual
+  scale and the noise refitted on all target rows, a second or so) or ``fine-tune``
+  (``finetune``: the surrogate's own few-shot :meth:`E2TSurrogate.adapt`).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -32,12 +50,14 @@ from e2t_discovery.model.gp_head import EXACT_ROWS
 from e2t_discovery.model.transfer.source import SourceModel
 
 __all__ = ["FrozenKernel", "TransferBoTorchModel", "TransferModel", "fit_mll",
-           "read_meta", "FORMAT_VERSION"]
+           "read_meta", "FORMAT_VERSION", "OOD_THRESHOLD"]
 
 FORMAT_VERSION = 1
 #: Rows per joint posterior when predicting (marginals are its diagonal; a batch of
 #: ``q = 1`` posteriors would copy the training inputs once per row inside GPyTorch).
 PREDICT_BATCH = 256
+#: Domain distance (posterior / prior latent variance) above which an input is out of domain.
+OOD_THRESHOLD = 0.5
 
 
 class FrozenKernel(Kernel):
@@ -114,6 +134,8 @@ class TransferModel(ABC):
     """
 
     method: ClassVar[str]
+    #: What :meth:`adapt` does: ``condition``, ``refit`` or ``fine-tune``.
+    adapt_mode: ClassVar[str] = "condition"
 
     def __init__(self, source: SourceModel) -> None:
         self.source = source
@@ -133,6 +155,19 @@ class TransferModel(ABC):
         Returns:
             Mean ``b x q`` and covariance ``b x q x q`` (float64).
         """
+
+    def prior_var(self, x: Tensor) -> Tensor:
+        """Latent prior variance ``b x q`` at ``b x q x d`` inputs, in target units squared.
+
+        The prior of the same model without target rows (the denominator of the domain
+        distance). Models that take their distance from a surrogate need not define it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no prior variance")
+
+    def joint_with_prior(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`joint` and :meth:`prior_var` at once (``b x q``, ``b x q x q``, ``b x q``)."""
+        mean, cov = self.joint(x)
+        return mean, cov, self.prior_var(x)
 
     @property
     @abstractmethod
@@ -198,6 +233,56 @@ class TransferModel(ABC):
             return mu
         var: np.ndarray = torch.cat(variances).numpy() if variances else np.zeros(0)
         return mu, np.sqrt(var + self.noise_var)
+
+    # ------------------------------------------------------------------ Surrogate protocol
+    @property
+    def noise_std(self) -> float:
+        """Observation noise standard deviation of the target (target units)."""
+        return math.sqrt(self.noise_var)
+
+    def predict_with_distance(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Predictive mean, std (noise included) and domain distance ``n`` each, one pass.
+
+        The distance is the posterior over the prior latent variance (module docstring).
+        """
+        x = torch.as_tensor(self.check_X(X))
+        means, variances, ratios = [], [], []
+        with torch.no_grad():
+            for i in range(0, x.shape[0], PREDICT_BATCH):
+                mean, cov, prior = self.joint_with_prior(x[i:i + PREDICT_BATCH].unsqueeze(0))
+                var = cov[0].diagonal().clamp_min(0.0)
+                means.append(mean.reshape(-1))
+                variances.append(var)
+                ratios.append((var / prior.reshape(-1).clamp_min(1e-300)).clamp(0.0, 1.0))
+        if not means:
+            return np.zeros(0), np.zeros(0), np.zeros(0)
+        var_np = torch.cat(variances).numpy()
+        return (torch.cat(means).numpy(), np.sqrt(var_np + self.noise_var),
+                torch.cat(ratios).numpy())
+
+    def domain_distance(self, X: Any) -> np.ndarray:
+        """Posterior over prior latent variance of each input, in ``[0, 1]`` (larger = farther)."""
+        return self.predict_with_distance(X)[2]
+
+    def out_of_domain(self, X: Any, distance: np.ndarray | None = None) -> np.ndarray:
+        """Boolean ``n``: domain distance above :data:`OOD_THRESHOLD` (``distance``: use it)."""
+        dist = self.domain_distance(X) if distance is None else np.asarray(distance)
+        return np.asarray(dist, dtype=float) > OOD_THRESHOLD
+
+    def posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Latent joint posterior in target units: mean ``n`` and covariance ``n x n``."""
+        x = torch.as_tensor(self.check_X(X))
+        with torch.no_grad():
+            mean, cov = self.joint(x.unsqueeze(0))
+        return mean[0].numpy(), cov[0].numpy()
+
+    def adapt(self, X: Any, y: Any, groups: Any = None, *, steps: int = 100,
+              lr: float = 1e-4) -> TransferModel:
+        """Follow new target measurements as :attr:`adapt_mode` says (here: condition).
+
+        ``groups``, ``steps`` and ``lr`` are used by ``finetune`` only.
+        """
+        return self.condition(X, y)
 
     def condition(self, X: Any, y: Any) -> TransferModel:
         """Add new target measurements; predictions change at once (no refit)."""

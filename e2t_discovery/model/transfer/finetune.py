@@ -136,6 +136,7 @@ class FinetuneTransfer(TransferModel):
     """
 
     method = "finetune"
+    adapt_mode = "fine-tune"
 
     def __init__(self, source: SourceModel, steps: int = 50, lr: float = 1e-4,
                  min_rows: int = 8, seed: int = 0) -> None:
@@ -197,6 +198,28 @@ class FinetuneTransfer(TransferModel):
 
     def _condition(self, X: np.ndarray, y: np.ndarray) -> None:
         self.model.condition(X, y)
+
+    # ------------------------------------------------------------------ Surrogate protocol
+    def predict_with_distance(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The fine-tuned surrogate's mean, std and domain distance (leverage)."""
+        return self.model.predict_with_distance(self.check_X(X))
+
+    def out_of_domain(self, X: Any, distance: np.ndarray | None = None) -> np.ndarray:
+        """The fine-tuned surrogate's rule (held-out target domains)."""
+        return self.model.out_of_domain(self.check_X(X), distance)
+
+    def posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The fine-tuned surrogate's latent joint posterior."""
+        return self.model.posterior(self.check_X(X))
+
+    def adapt(self, X: Any, y: Any, groups: Any = None, *, steps: int = 100,
+              lr: float = 1e-4) -> FinetuneTransfer:
+        """Few-shot fine-tune the re-targeted surrogate on new target rows (its ``adapt``)."""
+        X = self.check_X(X)
+        y = self.check_y(y, X.shape[0])
+        self.model.adapt(X, y, groups, steps=steps, lr=lr)
+        self.X, self.y = np.concatenate([self.X, X]), np.concatenate([self.y, y])
+        return self
 
     def to_botorch(self) -> Any:
         """The surrogate's own BoTorch model (a ``SingleTaskGP`` for one member)."""

@@ -126,6 +126,14 @@ class MultiTaskTransfer(TransferModel):
         mvn = post.distribution
         return self.y_mean + self.y_std * mvn.mean, self.y_std**2 * mvn.covariance_matrix
 
+    def prior_var(self, x: Tensor) -> Tensor:
+        """Latent prior variance of the target task ``b x q`` (target units squared)."""
+        x = x.to(torch.float64)
+        task = torch.full((*x.shape[:-1], 1), float(self.target_task), dtype=torch.float64)
+        with torch.no_grad():
+            prior = self.gp.covar_module(torch.cat([x, task], -1), diag=True)
+        return self.y_std**2 * prior
+
     @property
     def noise_var(self) -> float:
         """Target-task noise variance (target units squared)."""
