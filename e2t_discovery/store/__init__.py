@@ -52,10 +52,10 @@ from e2t_discovery.store.loop import (
     PROPOSAL_STATUSES,
     LoopRecords,
     ModelRecord,
-    TransferSourceRecord,
 )
 from e2t_discovery.store.measurements import MeasurementRecords
 from e2t_discovery.store.screens import ScreenRecords, ScreenRun
+from e2t_discovery.store.transfer import TransferRecords, TransferSourceRecord
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -69,5 +69,5 @@ __all__ = [
 ]
 
 
-class Store(MeasurementRecords, ScreenRecords, LoopRecords):
+class Store(MeasurementRecords, ScreenRecords, LoopRecords, TransferRecords):
     """A campaign's DuckDB database. Create with :meth:`Store.open`; close when done."""

@@ -12,6 +12,7 @@ from e2t_discovery.store.db import StoreBase
 from e2t_discovery.store.loop import LoopRecords
 from e2t_discovery.store.measurements import MeasurementRecords
 from e2t_discovery.store.screens import ScreenRecords
+from e2t_discovery.store.transfer import TransferRecords
 
 #: Every public name of ``Store`` before it was split into table groups.
 PUBLIC = [
@@ -30,7 +31,8 @@ PUBLIC = [
 
 
 def test_store_composes_every_table_group_and_keeps_its_public_names() -> None:
-    assert {MeasurementRecords, ScreenRecords, LoopRecords, StoreBase} <= set(Store.__mro__)
+    assert {MeasurementRecords, ScreenRecords, LoopRecords, TransferRecords,
+            StoreBase} <= set(Store.__mro__)
     assert sorted(n for n in dir(Store) if not n.startswith("_")) == PUBLIC
     assert all(hasattr(store_package, name) for name in store_package.__all__)
 
@@ -45,4 +47,5 @@ def test_store_imports_nothing_of_models_featurizers_config_or_strategies() -> N
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert loaded == ["e2t_discovery", "e2t_discovery.exceptions", "e2t_discovery.store",
                       "e2t_discovery.store.db", "e2t_discovery.store.loop",
-                      "e2t_discovery.store.measurements", "e2t_discovery.store.screens"]
+                      "e2t_discovery.store.measurements", "e2t_discovery.store.screens",
+                      "e2t_discovery.store.transfer"]
