@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
+
+from e2t_discovery.model.botorch_base import SingleOutputModel
 
 __all__ = ["IndexedJointModel"]
 
@@ -23,7 +24,7 @@ __all__ = ["IndexedJointModel"]
 JITTER = 1e-6
 
 
-class IndexedJointModel(Model):
+class IndexedJointModel(SingleOutputModel):
     """Fixed joint normal ``N(mean, cov)`` over ``n`` rows; inputs are row indices.
 
     Args:
@@ -40,16 +41,6 @@ class IndexedJointModel(Model):
         self._cov = (cov + cov.T) / 2 + JITTER * max(scale, 1e-12) * torch.eye(len(cov),
                                                                                dtype=cov.dtype)
         self._noise = float(noise_var)
-
-    @property
-    def num_outputs(self) -> int:
-        """One target."""
-        return 1
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        """Not batched."""
-        return torch.Size([])
 
     def posterior(self, X: torch.Tensor, output_indices: list[int] | None = None,
                   observation_noise: bool | torch.Tensor = False,

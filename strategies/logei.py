@@ -13,11 +13,11 @@ from __future__ import annotations
 import pandas as pd
 import torch
 from botorch.acquisition.analytic import LogExpectedImprovement
-from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
 
 from e2t_discovery.exceptions import StrategyError
+from e2t_discovery.model.botorch_base import SingleOutputModel
 
 from ._botorch import as_tensor, botorch_model
 from .base import Choice, Context, Strategy, top
@@ -25,7 +25,7 @@ from .base import Choice, Context, Strategy, top
 __all__ = ["LogEI", "MarginalModel"]
 
 
-class MarginalModel(Model):
+class MarginalModel(SingleOutputModel):
     """A BoTorch model of fixed independent normal marginals, indexed by candidate.
 
     Inputs are candidate indices as ``batch x q x 1`` tensors.
@@ -38,16 +38,6 @@ class MarginalModel(Model):
     def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
         self._mean, self._var = mean, (std**2).clamp_min(1e-12)
-
-    @property
-    def num_outputs(self) -> int:
-        """One target."""
-        return 1
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        """Not batched."""
-        return torch.Size([])
 
     def posterior(self, X: torch.Tensor, output_indices: list[int] | None = None,
                   observation_noise: bool | torch.Tensor = False,

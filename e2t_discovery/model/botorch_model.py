@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from botorch.acquisition.objective import PosteriorTransform
-from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
 from torch import Tensor
 
 from e2t_discovery.exceptions import ModelError
+from e2t_discovery.model.botorch_base import SingleOutputModel
 
 if TYPE_CHECKING:
     from e2t_discovery.model.surrogate import E2TSurrogate
@@ -31,7 +31,7 @@ __all__ = ["E2TBoTorchModel"]
 JITTER = 1e-6
 
 
-class E2TBoTorchModel(Model):
+class E2TBoTorchModel(SingleOutputModel):
     """A single-output BoTorch model backed by a fitted :class:`E2TSurrogate`.
 
     Args:
@@ -47,16 +47,6 @@ class E2TBoTorchModel(Model):
             raise ModelError("to_botorch needs encoder='mlp'; BoTorch candidates are "
                              "descriptor tensors, not crystal graphs")
         self.surrogate = surrogate
-
-    @property
-    def num_outputs(self) -> int:
-        """One target."""
-        return 1
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        """The model is not batched."""
-        return torch.Size([])
 
     def posterior(
         self,

@@ -46,6 +46,7 @@ from gpytorch.kernels import Kernel
 from torch import Tensor
 
 from e2t_discovery.exceptions import ModelError
+from e2t_discovery.model.botorch_base import SingleOutputModel
 from e2t_discovery.model.gp_head import EXACT_ROWS
 from e2t_discovery.model.transfer.source import SourceModel
 
@@ -338,7 +339,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-class TransferBoTorchModel(Model):
+class TransferBoTorchModel(SingleOutputModel):
     """A single-output BoTorch model over a :class:`TransferModel`'s joint posterior.
 
     ``X`` are raw target inputs, ``batch x q x d``; the posterior is in target units.
@@ -347,16 +348,6 @@ class TransferBoTorchModel(Model):
     def __init__(self, transfer: TransferModel) -> None:
         super().__init__()
         self.transfer = transfer
-
-    @property
-    def num_outputs(self) -> int:
-        """One target."""
-        return 1
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        """The model is not batched."""
-        return torch.Size([])
 
     def posterior(self, X: Tensor, output_indices: list[int] | None = None,
                   observation_noise: bool | Tensor = False,
