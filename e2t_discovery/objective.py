@@ -95,14 +95,6 @@ class Objective:
                               "minimize; set direction accordingly")
         return 1.0 if self.direction == "maximize" else -1.0
 
-    @property
-    def bounds(self) -> tuple[float, float] | None:
-        """``(low, high)`` for ``range``, else None."""
-        if self.direction != "range":
-            return None
-        assert self.low is not None and self.high is not None
-        return self.low, self.high
-
     def score(self, values: Any) -> Any:
         """Larger-is-better score of values (``range``: minus the distance to the range).
 
