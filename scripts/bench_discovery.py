@@ -66,8 +66,10 @@ from e2t_discovery.loop.simulate import (
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FEATURE_CACHE = Path.home() / ".cache" / "e2t-discovery" / "features"
-STRATEGIES = ("random", "rf-ucb", "gp-ei", "e2t-ucb", "e2t-qlognei", "e2t-new-domain",
-              "e2t-domain-bayes")
+STRATEGIES = ("random", "rf-ucb", "gp-ei", "gp-qlognei", "gp-portfolio", "e2t-ucb",
+              "e2t-qlognei", "e2t-new-domain", "e2t-domain-bayes", "e2t-portfolio")
+#: Baselines the ``--compare`` strategy is compared with, seed by seed.
+GP_BASELINES = ("gp-ei", "gp-qlognei")
 
 
 @dataclass
@@ -208,26 +210,38 @@ def _frame(mean: np.ndarray, std: np.ndarray, domains: np.ndarray) -> pd.DataFra
 
 
 def make_selector(strategy: str, beta: float) -> Callable[..., np.ndarray]:
-    """Return a :class:`~e2t_discovery.loop.simulate.Selector` backed by ``strategies.get``."""
+    """Return a :class:`~e2t_discovery.loop.simulate.Selector` backed by ``strategies.get``.
+
+    The selector remembers the reason of each of its picks and hands them back with the
+    measured values (columns ``strategy`` and ``reason``), as the campaign loop does from
+    its store, so bandit strategies (``portfolio``) see which of their picks paid off.
+    """
     from e2t_discovery import strategies
 
-    name = {"random": "random", "rf-ucb": "ucb", "gp-ei": "logei", "e2t-ucb": "ucb",
-            "e2t-qlognei": "qlognei", "e2t-new-domain": "new-domain",
-            "e2t-domain-bayes": "domain-bayes"}[strategy]
+    name = {"random": "random", "rf-ucb": "ucb", "gp-ei": "logei", "gp-qlognei": "qlognei",
+            "gp-portfolio": "portfolio", "e2t-ucb": "ucb", "e2t-qlognei": "qlognei",
+            "e2t-new-domain": "new-domain", "e2t-domain-bayes": "domain-bayes",
+            "e2t-portfolio": "portfolio"}[strategy]
     params: dict[str, Any] = {"beta": beta} if name in ("ucb", "new-domain") else {}
+    reasons: list[str] = []
 
     def select(model: Any, X_pool: np.ndarray, mean: np.ndarray, std: np.ndarray,
                domains: np.ndarray, measured: pd.DataFrame, q: int,
                rng: np.random.Generator, X_measured: np.ndarray) -> np.ndarray:
         strat = strategies.get(name, **params)
-        # qlognei, domain-bayes: the joint posterior of the E2T head
-        joint = strat.uses_model and strategy.startswith("e2t")
+        # the joint posterior of the model (E2T head, or the exact GP) where the strategy
+        # uses one; gp-ei stays the analytic EI on marginals a user would run
+        joint = strat.uses_model and strategy != "gp-ei" and strategy != "rf-ucb"
+        unattributed = [None] * (len(measured) - len(reasons))
+        seen = measured.assign(strategy=unattributed + [name] * len(reasons),
+                               reason=unattributed + reasons)
         chosen = strat.select(
             _frame(mean, std, domains), q,
             model=getattr(model, "model", model) if joint else None,
-            features=X_pool if joint else None, measured=measured,
+            features=X_pool if joint else None, measured=seen,
             measured_features=X_measured if joint else None, objective="maximize",
             rng=rng)
+        reasons.extend(chosen["reason"].astype(str))
         return chosen["id"].astype(int).to_numpy()
 
     return select
@@ -269,7 +283,7 @@ def run_one(task: Task, strategy: str, seed: int, args: argparse.Namespace,
                         args.e2t_preset)
     elif strategy == "rf-ucb":
         make = baseline_factory("rf", seed, task.kind)
-    elif strategy == "gp-ei":
+    elif strategy.startswith("gp-"):
         make = baseline_factory("gp", seed, task.kind)
     pool = np.setdiff1d(task.pool, init)
     t0 = time.perf_counter()
@@ -299,6 +313,8 @@ def aggregate(runs: list[dict[str, Any]], tasks: dict[str, Task]) -> list[dict[s
         rows.append({"task": tname, "strategy": strat, "seeds": len(g),
                      "first_hit_mean": float(hits.mean()),
                      "first_hit_median": float(hits.median()),
+                     "first_hit_p10": float(hits.quantile(0.1)),
+                     "first_hit_p90": float(hits.quantile(0.9)),
                      "never_hit": float(g["first_hit"].isna().mean()),
                      "found_mean": float(g["found"].mean()),
                      "seconds_mean": float(g["seconds"].mean())})
@@ -317,6 +333,41 @@ def aggregate(runs: list[dict[str, Any]], tasks: dict[str, Task]) -> list[dict[s
         out.loc[idx, "ef_first_hit"] = expected / out.loc[idx, "first_hit_mean"]
         out.loc[idx, "ef_found"] = out.loc[idx, "found_mean"] / min(1.0, t.budget / n_pool)
     return out.to_dict("records")
+
+
+def compare(runs: list[dict[str, Any]], summary: list[dict[str, Any]],
+            tasks: dict[str, Task], strategy: str) -> list[dict[str, Any]]:
+    """``strategy`` against each GP baseline, seed by seed (same initial data).
+
+    Per task: the enhancement over random (target >= 5), and for each baseline the mean
+    and the 10-90% band of the paired difference in measurements to the first hit
+    (``strategy`` minus baseline; a campaign that never hits counts ``budget + 1``):
+    ``ahead`` when the whole band is below 0, ``behind`` when above, else ``tie``.
+    """
+    frame = pd.DataFrame(runs)
+    out = []
+    for tname, task in tasks.items():
+        ef = next((r["ef_first_hit"] for r in summary
+                   if r["task"] == tname and r["strategy"] == strategy), None)
+        mine = frame[(frame["task"] == tname) & (frame["strategy"] == strategy)]
+        if ef is None or mine.empty:
+            continue
+        row: dict[str, Any] = {"task": tname, "strategy": strategy, "ef_first_hit": ef,
+                               "ef_target_met": bool(ef >= 5.0)}
+        hits = mine.set_index("seed")["first_hit"].astype(float).fillna(task.budget + 1)
+        for base in GP_BASELINES:
+            other = frame[(frame["task"] == tname) & (frame["strategy"] == base)]
+            theirs = other.set_index("seed")["first_hit"].astype(float).fillna(task.budget + 1)
+            seeds = hits.index.intersection(theirs.index)
+            if not len(seeds):
+                continue
+            diff = hits[seeds] - theirs[seeds]
+            lo, hi = float(diff.quantile(0.1)), float(diff.quantile(0.9))
+            row[base] = {"seeds": len(seeds), "mean_difference": float(diff.mean()),
+                         "p10": lo, "p90": hi,
+                         "verdict": "ahead" if hi < 0 else "behind" if lo > 0 else "tie"}
+        out.append(row)
+    return out
 
 
 def plot(runs: list[dict[str, Any]], tasks: dict[str, Task], path: Path) -> None:
@@ -380,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adapt-threshold", type=int, default=5)
     ap.add_argument("--adapt-steps", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--compare", default="e2t-portfolio",
+                    help="strategy compared seed by seed with the GP baselines")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_discovery.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -402,12 +455,12 @@ def main(argv: list[str] | None = None) -> int:
             for run in json.loads(path.read_text())["runs"]:
                 merged[(run["task"], run["strategy"], run["seed"])] = run
         runs = sorted(merged.values(), key=lambda r: (r["seed"], r["task"]))
-        runs = [r for r in runs if r["task"] in tasks]
+        runs = [r for r in runs if r["task"] in tasks and r["strategy"] in args.strategies]
         for r in runs:  # recomputed: the curve's definition may have changed since
             r["best_so_far"] = best_curve(tasks[r["task"]], r["seed"], r["order"]).tolist()
         summary = aggregate(runs, tasks)
         write(args, argv, runs, summary, tasks, len({r["seed"] for r in runs}), 0.0)
-        print_table(summary)
+        print_table(summary, compare(runs, summary, tasks, args.compare))
         return 0
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for tname, task in tasks.items():
@@ -431,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = aggregate(runs, tasks)
         write(args, argv, runs, summary, tasks, seed + 1 - args.first_seed,
               time.perf_counter() - t_start)
-    print_table(summary)
+    print_table(summary, compare(runs, summary, tasks, args.compare))
     return 0
 
 
@@ -456,20 +509,32 @@ def write(args: argparse.Namespace, argv: list[str] | None, runs: list[dict[str,
                       "budget": t.budget, "batch": t.batch, "n_initial": t.n_initial}
                   for n, t in tasks.items()},
     }
-    args.out.write_text(json.dumps({**meta, "summary": summary, "runs": runs}, indent=1,
-                                   default=float))
+    comparison = compare(runs, summary, tasks, args.compare)
+    args.out.write_text(json.dumps({**meta, "summary": summary, "comparison": comparison,
+                                    "runs": runs}, indent=1, default=float))
     plot(runs, tasks, args.out.with_suffix(".png"))
 
 
-def print_table(summary: list[dict[str, Any]]) -> None:
-    """Print the per-(task, strategy) table."""
-    print(f"{'task':10} {'strategy':15} {'seeds':>5} {'1st hit':>8} {'EF':>6} "
+def print_table(summary: list[dict[str, Any]],
+                comparison: list[dict[str, Any]] | None = None) -> None:
+    """Print the per-(task, strategy) table and the seed-by-seed comparison."""
+    print(f"{'task':10} {'strategy':17} {'seeds':>5} {'1st hit':>8} {'10-90%':>11} {'EF':>6} "
           f"{'found':>6} {'EF':>6} {'never':>6}")
     for r in summary:
-        print(f"{r['task']:10} {r['strategy']:15} {r['seeds']:5d} "
-              f"{r['first_hit_mean']:8.1f} {r.get('ef_first_hit', float('nan')):6.2f} "
+        band = f"{r['first_hit_p10']:.0f}-{r['first_hit_p90']:.0f}"
+        print(f"{r['task']:10} {r['strategy']:17} {r['seeds']:5d} "
+              f"{r['first_hit_mean']:8.1f} {band:>11} {r.get('ef_first_hit', float('nan')):6.2f} "
               f"{r['found_mean']:6.2f} {r.get('ef_found', float('nan')):6.2f} "
               f"{r['never_hit']:6.2f}")
+    for c in comparison or []:
+        parts = [f"{c['task']}: {c['strategy']} {c['ef_first_hit']:.1f}x random "
+                 f"({'>= 5x' if c['ef_target_met'] else 'below 5x'})"]
+        for base in GP_BASELINES:
+            if base in c:
+                d = c[base]
+                parts.append(f"vs {base} {d['mean_difference']:+.1f} "
+                             f"[{d['p10']:+.0f}, {d['p90']:+.0f}] {d['verdict']}")
+        print("; ".join(parts))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from e2t_discovery.exceptions import StrategyError
-from e2t_discovery.model.protocol import Surrogate
+from e2t_discovery.model.protocol import JointPosterior
 
 __all__ = ["as_tensor", "botorch_model", "match_rows"]
 
@@ -20,9 +20,10 @@ def as_tensor(array: np.ndarray) -> torch.Tensor:
 
 def botorch_model(model: Any, name: str) -> Any:
     """Return ``model.to_botorch()`` or raise StrategyError naming the strategy."""
-    if not isinstance(model, Surrogate):
-        raise StrategyError(f"strategy {name!r} needs a surrogate (model.protocol.Surrogate: "
-                            f"posterior, to_botorch, ...); got {type(model).__name__}")
+    if not isinstance(model, JointPosterior):
+        raise StrategyError(f"strategy {name!r} needs a model with a joint posterior "
+                            f"(model.protocol.JointPosterior: posterior, to_botorch, "
+                            f"noise_std); got {type(model).__name__}")
     return model.to_botorch()
 
 

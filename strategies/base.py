@@ -98,6 +98,11 @@ class Strategy(ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
 
+    def uncertain_candidates(self) -> int:
+        """How many of the most uncertain screened candidates (largest ``std``) the loop
+        should hand over beside its shortlist by acquisition (0: none needed)."""
+        return 0
+
     def acquisition_column(self, objective: str) -> tuple[str, float] | None:
         """Name this strategy's acquisition for the lab, in the user's terms.
 

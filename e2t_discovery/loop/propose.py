@@ -57,9 +57,19 @@ def _latest_done_run(store: Store, name: str) -> int:
 
 
 def _measured(store: Store, config: CampaignConfig) -> pd.DataFrame:
-    """Measurements of the campaign's target: ``id, canonical, domain, value``."""
+    """Measurements of the campaign's target: ``id, canonical, domain, value`` and, for
+    materials the campaign proposed, the ``strategy`` and ``reason`` of the latest such
+    proposal (bandit strategies learn from which of their picks paid off)."""
     frame = store.measurements(property=config.target.property)
-    return frame.rename(columns={"material_id": "id"})[["id", "canonical", "domain", "value"]]
+    frame = frame.rename(columns={"material_id": "id"})[["id", "canonical", "domain", "value"]]
+    proposals = store.proposals()
+    if proposals.empty:
+        return frame.assign(strategy=pd.Series(dtype="object"),
+                            reason=pd.Series(dtype="object"))
+    latest = (proposals[proposals["status"] != "abandoned"]
+              .drop_duplicates("material_id", keep="last")
+              [["material_id", "strategy", "reason"]].rename(columns={"material_id": "id"}))
+    return frame.merge(latest, on="id", how="left")
 
 
 def propose_batch(
@@ -113,7 +123,8 @@ def propose_batch(
     if not allow_pending:
         require_no_pending(store, name)
     run = run_id if run_id is not None else _latest_done_run(store, name)
-    candidates = store.screen_top(run, k=max(shortlist, q), per_domain=per_domain)
+    candidates = store.screen_top(run, k=max(shortlist, q), per_domain=per_domain,
+                                  uncertain=strat.uncertain_candidates())
     measured = _measured(store, cfg)
     candidate_x = measured_x = None
     # the model also flags out-of-domain picks, whatever the strategy

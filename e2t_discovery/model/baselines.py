@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from e2t_discovery.exceptions import ModelError, NotFittedError
+from e2t_discovery.model.botorch_base import SingleOutputModel
 from e2t_discovery.model.kernels import MinMaxKernel
 
 __all__ = [
@@ -139,10 +140,35 @@ class GPBaseline(_Base):
         self.kernel = kernel
 
     def _inputs(self, X: np.ndarray) -> Tensor:
+        return self._inputs_t(torch.as_tensor(X, dtype=torch.float64))
+
+    def _inputs_t(self, X: Tensor) -> Tensor:
+        """Raw features (``... x d`` tensor) -> the GP's inputs (columns kept, scaled)."""
+        X = X[..., torch.as_tensor(self.cols_, dtype=torch.long)]
         if self.kernel == "minmax":
-            return torch.as_tensor(X[:, self.cols_], dtype=torch.float64)
-        Z = (X[:, self.cols_] - self.lo_) / self.span_
-        return torch.as_tensor(Z, dtype=torch.float64)
+            return X.clamp_min(0.0)
+        return (X - torch.as_tensor(self.lo_)) / torch.as_tensor(self.span_)
+
+    @property
+    def noise_std(self) -> float:
+        """Fitted observation noise standard deviation (target unit)."""
+        self._check(np.zeros((1, 1)))
+        noise = self.model_.likelihood.noise.detach().reshape(-1)[0]
+        return float(noise.sqrt() * self.model_.outcome_transform.stdvs.reshape(-1)[0])
+
+    def posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Latent (noise-free) joint posterior: mean ``n`` and covariance ``n x n``."""
+        X, _ = self._check(X)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            post = self.model_.posterior(self._inputs(X))
+            return (post.mean.squeeze(-1).numpy(),
+                    post.distribution.covariance_matrix.numpy())
+
+    def to_botorch(self) -> Any:
+        """The fitted ``SingleTaskGP`` as a BoTorch model of the raw features."""
+        self._check(np.zeros((1, 1)))
+        return _RawFeatureModel(self.model_, self._inputs_t)
 
     def fit(self, X: Any, y: Any, groups: Any = None) -> GPBaseline:
         """Fit kernel hyperparameters by maximizing the marginal likelihood."""
@@ -184,6 +210,21 @@ class GPBaseline(_Base):
                 means.append(post.mean.squeeze(-1).numpy())
                 stds.append(post.variance.squeeze(-1).clamp_min(0).sqrt().numpy())
         return self._out(np.concatenate(means), np.concatenate(stds), return_std)
+
+
+class _RawFeatureModel(SingleOutputModel):
+    """A fitted BoTorch model behind the feature mapping it was fitted on."""
+
+    def __init__(self, model: Any, inputs: Any) -> None:
+        super().__init__()
+        self.model, self._map = model, inputs
+
+    def posterior(self, X: Tensor, output_indices: list[int] | None = None,
+                  observation_noise: bool | Tensor = False,
+                  posterior_transform: Any = None, **kwargs: Any) -> Any:
+        """The GP's posterior at the mapped inputs (target units)."""
+        return self.model.posterior(self._map(X), observation_noise=observation_noise,
+                                    posterior_transform=posterior_transform)
 
 
 class MLPBaseline(_Base):

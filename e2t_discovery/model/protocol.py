@@ -16,7 +16,26 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Surrogate"]
+__all__ = ["JointPosterior", "Surrogate"]
+
+
+@runtime_checkable
+class JointPosterior(Protocol):
+    """What the joint-posterior strategies ask of a model (a part of :class:`Surrogate`
+    that plain baselines such as ``GPBaseline`` also have)."""
+
+    @property
+    def noise_std(self) -> float:
+        """Observation noise standard deviation (target unit)."""
+        ...
+
+    def posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Latent joint posterior: mean ``n`` and covariance ``n x n``."""
+        ...
+
+    def to_botorch(self) -> Any:
+        """A BoTorch ``Model`` over the same joint predictive (for BoTorch acquisitions)."""
+        ...
 
 
 @runtime_checkable

@@ -143,24 +143,26 @@ class ScreenRecords(StoreBase):
         return self._df(sql, params)
 
     def screen_top(self, run_id: int, *, k: int, per_domain: int = 0,
-                   column: str = "acquisition") -> pd.DataFrame:
+                   column: str = "acquisition", uncertain: int = 0) -> pd.DataFrame:
         """Return the top ``k`` rows of a run's view by ``column``, plus the top
-        ``per_domain`` rows of every domain (so rare domains reach the strategies).
+        ``per_domain`` rows of every domain (so rare domains reach the strategies) and the
+        ``uncertain`` rows with the largest ``std`` (for exploring strategies).
 
         Raises:
             StoreError: if the run has no view or lacks ``column``.
         """
         view = self._screen_view(run_id)
         columns = self._view_columns(view)
-        if column not in columns or "domain" not in columns:
-            raise StoreError(f"screen run {run_id} lacks column {column!r} or 'domain'; "
-                             f"re-run `e2t screen`")
+        if column not in columns or "domain" not in columns or "std" not in columns:
+            raise StoreError(f"screen run {run_id} lacks column {column!r}, 'domain' or "
+                             f"'std'; re-run `e2t screen`")
         return self._df(
             f'WITH ranked AS (SELECT *, row_number() OVER (ORDER BY "{column}" DESC, id) AS r_all,'
-            f' row_number() OVER (PARTITION BY domain ORDER BY "{column}" DESC, id) AS r_dom'
-            f" FROM {view}) SELECT * EXCLUDE (r_all, r_dom) FROM ranked "
-            f'WHERE r_all <= ? OR r_dom <= ? ORDER BY "{column}" DESC, id',
-            [int(k), int(per_domain)])
+            f' row_number() OVER (PARTITION BY domain ORDER BY "{column}" DESC, id) AS r_dom,'
+            f" row_number() OVER (ORDER BY std DESC, id) AS r_std"
+            f" FROM {view}) SELECT * EXCLUDE (r_all, r_dom, r_std) FROM ranked "
+            f'WHERE r_all <= ? OR r_dom <= ? OR r_std <= ? ORDER BY "{column}" DESC, id',
+            [int(k), int(per_domain), int(uncertain)])
 
     def _screen_view(self, run_id: int) -> str:
         """Return the name of a run's registered view.

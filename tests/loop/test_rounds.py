@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -141,3 +142,27 @@ def test_killed_run_resumes_without_lost_or_duplicated_rows(
     assert done.returncode == 0, done.stderr
     with Campaign.open("loop", root, read_only=True) as campaign:
         _check_consistent(campaign, 4, 3, 16)
+
+
+def test_portfolio_campaign_learns_from_its_own_measured_picks(
+        tmp_path: Path, data_dir: Path, ray_session: None) -> None:
+    """The loop hands the strategy its earlier picks' reasons with their measured values."""
+    from e2t_discovery.loop.propose import _measured
+
+    root, lib, labels = make_campaign(tmp_path, data_dir, batch=4, strategy="portfolio")
+    lab = LabTable.from_path(labels, "id", "thermal_conductivity")
+    with Campaign.open("loop", root) as campaign:
+        run_campaign(campaign, 2, simulate_with=lab, library=lib, workers=1,
+                     policy=AdaptPolicy(threshold=2, steps=2))
+        measured = _measured(campaign.store, campaign.config)
+        props = campaign.store.proposals()
+    later = measured[measured["id"].isin(props["material_id"])]
+    assert len(later) == 8 and (later["strategy"] == "portfolio").all()
+    assert later["reason"].str.match(r"(explore|exploit) arm, seat \d of 4").all()
+    initial = measured[~measured["id"].isin(props["material_id"])]
+    assert len(initial) == 16 and initial["reason"].isna().all()
+    # round 2's reasons count round 1's picks per arm
+    second = props[props["round"] == 2]["reason"]
+    counts = second.iloc[0]
+    tally = re.search(r"exploit (\d+) picks, mean reward [^;]+; explore (\d+) picks", counts)
+    assert tally is not None and int(tally[1]) + int(tally[2]) == 4, counts

@@ -40,7 +40,7 @@ def test_screen_runs_shards_and_parquet_view(store: Store, tmp_path: Path) -> No
         {"status": "done", "n_shards": 2, "n_rows": 3}]
 
 
-def test_screen_top_takes_the_best_overall_and_the_best_of_every_domain(
+def test_screen_top_takes_the_best_overall_of_every_domain_and_the_most_uncertain(
         store: Store, tmp_path: Path) -> None:
     run = store.start_screen_run(model_version=1, library="lib", out_dir=tmp_path)
     with pytest.raises(StoreError, match="no registered results"):
@@ -48,11 +48,14 @@ def test_screen_top_takes_the_best_overall_and_the_best_of_every_domain(
     path = tmp_path / "s0.parquet"
     pd.DataFrame({"id": ["a", "b", "c", "d", "e"], "domain": ["1", "1", "1", "2", "3"],
                   "acquisition": [0.9, 0.8, 0.7, 0.2, 0.1],
-                  "mean": [1.0, 2.0, 3.0, 4.0, 5.0]}).to_parquet(path)
+                  "mean": [1.0, 2.0, 3.0, 4.0, 5.0],
+                  "std": [0.1, 0.2, 0.3, 0.05, 0.9]}).to_parquet(path)
     store.register_screen_view(run.id, path)
     assert store.screen_top(run.id, k=2)["id"].tolist() == ["a", "b"]
     # the rare domains 2 and 3 reach the shortlist through their own best row
     assert store.screen_top(run.id, k=2, per_domain=1)["id"].tolist() == ["a", "b", "d", "e"]
     assert store.screen_top(run.id, k=1, column="mean")["id"].tolist() == ["e"]
-    with pytest.raises(StoreError, match="lacks column 'std' or 'domain'"):
-        store.screen_top(run.id, k=1, column="std")
+    # exploring strategies also get the most uncertain rows
+    assert store.screen_top(run.id, k=1, uncertain=2)["id"].tolist() == ["a", "c", "e"]
+    with pytest.raises(StoreError, match="lacks column 'ucb', 'domain' or 'std'"):
+        store.screen_top(run.id, k=1, column="ucb")

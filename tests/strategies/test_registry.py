@@ -14,8 +14,8 @@ from e2t_discovery import strategies
 from e2t_discovery.exceptions import StrategyError
 from e2t_discovery.strategies.ucb import UCB
 
-NAMES = ["domain-bayes", "greedy", "logei", "new-domain", "ood-ucb", "qlognei", "random",
-         "thompson", "ucb"]
+NAMES = ["domain-bayes", "greedy", "logei", "new-domain", "ood-ucb", "portfolio", "qlognei",
+         "random", "thompson", "ucb"]
 
 
 def test_builtins_are_known_and_declared_as_entry_points():
