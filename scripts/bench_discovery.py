@@ -209,7 +209,8 @@ def _frame(mean: np.ndarray, std: np.ndarray, domains: np.ndarray) -> pd.DataFra
                          "domain": domains})
 
 
-def make_selector(strategy: str, beta: float) -> Callable[..., np.ndarray]:
+def make_selector(strategy: str, beta: float,
+                  qlognei_shortlist: int = 200) -> Callable[..., np.ndarray]:
     """Return a :class:`~e2t_discovery.loop.simulate.Selector` backed by ``strategies.get``.
 
     The selector remembers the reason of each of its picks and hands them back with the
@@ -223,6 +224,8 @@ def make_selector(strategy: str, beta: float) -> Callable[..., np.ndarray]:
             "e2t-new-domain": "new-domain", "e2t-domain-bayes": "domain-bayes",
             "e2t-portfolio": "portfolio"}[strategy]
     params: dict[str, Any] = {"beta": beta} if name in ("ucb", "new-domain") else {}
+    if name == "qlognei":
+        params["shortlist"] = qlognei_shortlist
     reasons: list[str] = []
 
     def select(model: Any, X_pool: np.ndarray, mean: np.ndarray, std: np.ndarray,
@@ -274,7 +277,8 @@ def run_one(task: Task, strategy: str, seed: int, args: argparse.Namespace,
             fitted_e2t: Any | None) -> dict[str, Any]:
     """Run one campaign; return its trace and metrics."""
     init = initial_data(task, seed)
-    select = make_selector(strategy, args.beta)
+    select = make_selector(strategy, args.beta,
+                           getattr(args, "qlognei_shortlist", 200))
     update, make = "refit", None
     if strategy.startswith("e2t"):
         update = "adapt"
@@ -370,8 +374,10 @@ def compare(runs: list[dict[str, Any]], summary: list[dict[str, Any]],
     return out
 
 
-def plot(runs: list[dict[str, Any]], tasks: dict[str, Task], path: Path) -> None:
-    """Best so far vs. measurements per task: mean line and 10–90% band per strategy."""
+def plot(runs: list[dict[str, Any]], tasks: dict[str, Task], path: Path,
+         banded: tuple[str, ...] = ()) -> None:
+    """Best so far vs. measurements per task: mean line per strategy, and the 10–90% band
+    for the strategies in ``banded`` (all of them when empty)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -390,8 +396,11 @@ def plot(runs: list[dict[str, Any]], tasks: dict[str, Task], path: Path) -> None
             n = min(len(c) for c in curves)
             arr = np.array([c[:n] for c in curves])
             x = np.arange(1, n + 1)
-            ax.plot(x, arr.mean(axis=0), color=f"C{k}", lw=1.8,
-                    label=f"{strat} ({len(curves)})")
+            strong = not banded or strat in banded
+            ax.plot(x, arr.mean(axis=0), color=f"C{k}", lw=2.2 if strong else 1.0,
+                    alpha=1.0 if strong else 0.7, label=f"{strat} ({len(curves)})")
+            if not strong:
+                continue
             ax.fill_between(x, np.percentile(arr, 10, axis=0), np.percentile(arr, 90, axis=0),
                             color=f"C{k}", alpha=0.12)
         threshold = task.sign * min(task.y[list(task.targets)])
@@ -431,6 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adapt-threshold", type=int, default=5)
     ap.add_argument("--adapt-steps", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--qlognei-shortlist", type=int, default=200,
+                    help="qLogNEI's shortlist; above 500 it is scored on one indexed joint "
+                         "posterior (fast with the GP head, whose BoTorch model recomputes "
+                         "a kernel per candidate set)")
     ap.add_argument("--compare", default="e2t-portfolio",
                     help="strategy compared seed by seed with the GP baselines")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_discovery.json")
@@ -451,9 +464,15 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     if args.merge:
         merged: dict[tuple[str, str, int], dict[str, Any]] = {}
-        for path in args.merge:
-            for run in json.loads(path.read_text())["runs"]:
+        sources = []
+        for path in args.merge:  # later files replace earlier runs of the same key
+            data = json.loads(path.read_text())
+            sources.append({"file": path.name, "command": data["command"],
+                            "merged_from": data.get("merged_from", []),
+                            "versions": data.get("versions")})
+            for run in data["runs"]:
                 merged[(run["task"], run["strategy"], run["seed"])] = run
+        args.merged_from = sources
         runs = sorted(merged.values(), key=lambda r: (r["seed"], r["task"]))
         runs = [r for r in runs if r["task"] in tasks and r["strategy"] in args.strategies]
         for r in runs:  # recomputed: the curve's definition may have changed since
@@ -501,8 +520,9 @@ def write(args: argparse.Namespace, argv: list[str] | None, runs: list[dict[str,
                     "torch_threads": args.threads},
         "settings": {k: ([str(x) for x in v] if isinstance(v, list) and v
                          and isinstance(v[0], Path) else str(v) if isinstance(v, Path) else v)
-                     for k, v in vars(args).items()},
+                     for k, v in vars(args).items() if k != "merged_from"},
         "seeds_done": seeds_done, "wall_seconds": wall,
+        "merged_from": getattr(args, "merged_from", []),
         "tasks": {n: {"n": len(t.y), "pool": len(t.pool), "targets": sorted(t.targets),
                       "target_domains": sorted({str(t.domains[i]) for i in t.targets}),
                       "source_domains": sorted(set(t.domains[t.source].tolist())),
@@ -512,7 +532,7 @@ def write(args: argparse.Namespace, argv: list[str] | None, runs: list[dict[str,
     comparison = compare(runs, summary, tasks, args.compare)
     args.out.write_text(json.dumps({**meta, "summary": summary, "comparison": comparison,
                                     "runs": runs}, indent=1, default=float))
-    plot(runs, tasks, args.out.with_suffix(".png"))
+    plot(runs, tasks, args.out.with_suffix(".png"), (args.compare, *GP_BASELINES))
 
 
 def print_table(summary: list[dict[str, Any]],

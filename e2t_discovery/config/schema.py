@@ -10,7 +10,7 @@ A campaign file has these tables (see the templates, ``e2t_discovery/campaigns/*
     [objective]       direction (maximize | minimize | range), low, high
     [domains]         method (column | clustering | elements), column, n_clusters,
                       element_groups
-    [model]           adaptation_threshold, settings (table of E2TSurrogate options)
+    [model]           adaptation_threshold, adaptation_steps, settings (E2TSurrogate options)
     [strategy]        name, batch_size, params (table)
     [library]         path
     [transfer]        method (finetune | affine | multitask), one source: table (with
@@ -234,12 +234,14 @@ class DomainConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """``[model]``: surrogate settings and when a new domain triggers fine-tuning.
+    """``[model]``: surrogate settings, when a new domain triggers fine-tuning and how many
+    gradient steps one fine-tuning takes.
 
     ``settings`` are options of :class:`e2t_discovery.model.SurrogateConfig`.
     """
 
     adaptation_threshold: int = Field(default=5, ge=1)
+    adaptation_steps: int = Field(default=100, ge=1)
     settings: dict[str, Any] = Field(default_factory=dict)
 
     def check_settings(self) -> None:

@@ -21,11 +21,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from e2t_discovery.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from e2t_discovery.config.schema import ModelConfig
 
 __all__ = ["AdaptPolicy", "UpdatePlan", "plan_update", "apply_update"]
 
@@ -52,6 +55,12 @@ class AdaptPolicy:
             raise ConfigError(f"adapt steps {self.steps} must be >= 1")
         if not self.lr > 0:
             raise ConfigError(f"adapt lr {self.lr} must be > 0")
+
+    @classmethod
+    def of(cls, config: ModelConfig) -> AdaptPolicy:
+        """The policy a campaign's ``[model]`` table sets (``adaptation_threshold``,
+        ``adaptation_steps``)."""
+        return cls(threshold=config.adaptation_threshold, steps=config.adaptation_steps)
 
 
 @dataclass(frozen=True)

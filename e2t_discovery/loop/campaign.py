@@ -223,7 +223,7 @@ class Campaign:
         """Bring the model up to date with every measurement (train, condition or adapt)."""
         from e2t_discovery.loop.adaptation import AdaptPolicy
 
-        policy = policy or AdaptPolicy(threshold=self.config.model.adaptation_threshold)
+        policy = policy or AdaptPolicy.of(self.config.model)
         return update_model(self.models, self.config, self.features, policy,
                             progress=progress)
 

@@ -242,7 +242,7 @@ def run_campaign(
     if store.measurement_counts()["measurements"] == 0:
         raise E2TError(f"campaign {campaign.name} has no measurements; ingest initial data "
                        f"with `e2t ingest {campaign.name} FILE` first")
-    policy = policy or AdaptPolicy(threshold=campaign.config.model.adaptation_threshold)
+    policy = policy or AdaptPolicy.of(campaign.config.model)
     cfg = campaign.config
     done: list[RoundResult] = []
     r = next_round(store)

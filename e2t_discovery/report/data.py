@@ -259,8 +259,8 @@ def campaign_setup(config: CampaignConfig, folder: Path, tables: CampaignTables,
         domains, data sources, screened libraries and the held-back table.
     """
     model = _pairs(config.model.settings) or "E2TSurrogate defaults"
-    model += (f"; fine-tune when a domain reaches {config.model.adaptation_threshold} "
-              f"measurements")
+    model += (f"; fine-tune ({config.model.adaptation_steps} steps) when a domain reaches "
+              f"{config.model.adaptation_threshold} measurements")
     rep = config.representation
     representation = f"{rep.kind}, column {rep.input_column}"
     if rep.featurizer:

@@ -68,21 +68,24 @@ BAD = [
     ("steps-string", PI, "steps = 200", 'steps = "500"',
      "model.settings.steps = '500' is invalid: must be an integer, not a string; remove the "
      "quotes"),
-    ("strategy-name", PI, 'name = "new-domain"', 'name = "new_domain"',
-     "strategy.name = 'new_domain' is invalid: unknown strategy 'new_domain'; did you mean "
-     "'new-domain'? known strategies: domain-bayes, greedy, logei, new-domain, ood-ucb, "
-     "qlognei, random, thompson, ucb"),
-    ("strategy-param-unknown", PI, "beta = 2.0", "bta = 2.0",
-     "strategy.params.bta = 2.0 is invalid: strategy 'new-domain' has no parameter 'bta'; "
-     "did you mean 'beta'? accepted: share, max_measured, beta"),
-    ("strategy-param-range", PI, "beta = 2.0", "beta = 2.0\nshare = 1.5",
-     "strategy.params.share = 1.5 is invalid: strategy 'new-domain': share=1.5 must lie in "
-     "[0, 1]"),
-    ("strategy-param-type", PI, "beta = 2.0", 'beta = "2"',
-     "strategy.params.beta = '2' is invalid: must be a number, not a string; remove the "
-     "quotes"),
-    ("strategy-param-int", PI, 'name = "new-domain"\nbatch_size = 10\n\n[strategy.params]\n'
-     'beta = 2.0', 'name = "qlognei"\nbatch_size = 10\n\n[strategy.params]\nshortlist = 2.5',
+    ("strategy-name", PI, 'name = "portfolio"', 'name = "portfolo"',
+     "strategy.name = 'portfolo' is invalid: unknown strategy 'portfolo'; did you mean "
+     "'portfolio'? known strategies: domain-bayes, greedy, logei, new-domain, ood-ucb, "
+     "portfolio, qlognei, random, thompson, ucb"),
+    ("strategy-param-unknown", PI, "explore_shortlist = 500", "explore_shortlst = 500",
+     "strategy.params.explore_shortlst = 500 is invalid: strategy 'portfolio' has no "
+     "parameter 'explore_shortlst'; did you mean 'explore_shortlist'? accepted: "
+     "explore_shortlist, prior"),
+    ("strategy-param-range", PI, "explore_shortlist = 500", "explore_shortlist = 500\n"
+     "prior = -1.0",
+     "strategy.params.prior = -1.0 is invalid: strategy 'portfolio': prior=-1.0 must be a "
+     "number > 0"),
+    ("strategy-param-type", PI, "explore_shortlist = 500", 'explore_shortlist = "500"',
+     "strategy.params.explore_shortlist = '500' is invalid: must be an integer, not a "
+     "string; remove the quotes"),
+    ("strategy-param-int", PI, 'name = "portfolio"\nbatch_size = 10\n\n[strategy.params]\n'
+     'explore_shortlist = 500',
+     'name = "qlognei"\nbatch_size = 10\n\n[strategy.params]\nshortlist = 2.5',
      "strategy.params.shortlist = 2.5 is invalid: must be an integer, not a float"),
     ("n-bits-negative", PI, "n_bits = 2048", "n_bits = -5",
      "representation.featurizer.n_bits = -5 is invalid: polymer n_bits must be >= 1, got -5"),
@@ -93,7 +96,7 @@ BAD = [
      "parameter 'nbits'; did you mean 'n_bits'? accepted: radius, n_bits"),
     ("range-objective", PI, 'direction = "maximize"',
      'direction = "range"\nlow = 0.4\nhigh = 0.6',
-     "objective.direction = 'range' is invalid: strategy 'new-domain' ranks candidates to "
+     "objective.direction = 'range' is invalid: strategy 'portfolio' ranks candidates to "
      "maximize or minimize only (a range can be screened but no strategy proposes for it); "
      'set direction = "maximize" or "minimize"'),
     ("batch-negative", PI, "batch_size = 10", "batch_size = -10",

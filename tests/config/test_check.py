@@ -103,10 +103,10 @@ def test_check_config_names_the_source_and_accepts_shipped_files() -> None:
     for path in sorted(CAMPAIGNS.glob("*.toml")):
         check_config(load_config(path), str(path))
     data = tomllib.loads((CAMPAIGNS / "hoip-bandgap.toml").read_text())
-    data["strategy"]["params"] = {"beta": 2.0, "max_measured": 1.5}
+    data["strategy"]["params"] = {"prior": 2.0, "explore_shortlist": 1.5}
     config = CampaignConfig.from_dict(data)  # the schema alone accepts it
-    with pytest.raises(ConfigError, match=r"^lab\.toml: strategy\.params\.max_measured = 1\.5 "
-                                          r"is invalid: must be an integer, not a float"):
+    with pytest.raises(ConfigError, match=r"^lab\.toml: strategy\.params\.explore_shortlist = "
+                                          r"1\.5 is invalid: must be an integer, not a float"):
         check_config(config, "lab.toml")
 
 

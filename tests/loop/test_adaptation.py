@@ -30,3 +30,21 @@ def test_policy_rejects_bad_values() -> None:
         AdaptPolicy(threshold=-1)
     with pytest.raises(ConfigError, match="lr 0"):
         AdaptPolicy(lr=0)
+
+
+def test_the_campaign_file_sets_threshold_and_steps(tmp_path) -> None:  # noqa: ANN001
+    from campaign_helpers import campaign_toml
+
+    from e2t_discovery.config.schema import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text(campaign_toml("pi1070-tc", {"model.adaptation_threshold": 4,
+                                                "model.adaptation_steps": 7}))
+    assert AdaptPolicy.of(load_config(path).model) == AdaptPolicy(threshold=4, steps=7)
+    bad = campaign_toml("pi1070-tc", {"model.adaptation_steps": 1}).replace(
+        "adaptation_steps = 1", "adaptation_steps = 0")
+    path.write_text(bad)
+    with pytest.raises(ConfigError, match="model.adaptation_steps = 0 is invalid"):
+        load_config(path)
+    path.write_text(campaign_toml("pi1070-tc", {"model.adaptation_steps": None}))
+    assert AdaptPolicy.of(load_config(path).model).steps == 100
