@@ -148,8 +148,8 @@ class Portfolio(Strategy):
         has_incumbent = ctx.best_measured() is not None
         arms = self.seats(rewards, q, ctx.rng) if has_incumbent else ["explore"] * q
         tally = " ".join(f"{arm} {len(rewards[arm])} picks, mean reward "
-                         f"{rewards[arm].mean() if len(rewards[arm]) else float('nan'):.2f};"
-                         for arm in ARMS)
+                         f"{rewards[arm].mean():.2f};" if len(rewards[arm])
+                         else f"{arm} no measured picks yet;" for arm in ARMS)
         explore = self._explore(candidates, arms.count("explore"), ctx)
         taken = {i for i, _ in explore}
         exploit: list[tuple[int, float]] = []
