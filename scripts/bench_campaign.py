@@ -6,7 +6,8 @@ random PI1070 polymers as the initial lab file; then ``e2t run --rounds N
 the wall time of each command and of the whole campaign and writes JSON with the
 command, versions, seed, machine and the campaign's outcome (best found, top-1% found).
 
-    E2T_DATA_DIR=../shared/data python scripts/bench_campaign.py --out scripts/results/bench_campaign.json
+    E2T_DATA_DIR=../shared/data python scripts/bench_campaign.py \
+        --out scripts/results/bench_campaign.json
 """
 
 from __future__ import annotations

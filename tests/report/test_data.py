@@ -161,7 +161,8 @@ def test_campaign_page_names_strategy_model_and_data(campaign_root: Path, tmp_pa
     setup = text.split("<h2>Setup</h2>", 1)[1].split("<h2>", 1)[0]
     assert "<th>Strategy</th><td>ucb, batch of 3</td>" in setup
     assert ("<th>Model settings</th><td>ensemble=1, eval_every=10, n_query=16, n_support=32, "
-            "seed=0, steps=20; fine-tune (100 steps) when a domain reaches 2 measurements</td>" in setup)
+            "seed=0, steps=20; fine-tune (100 steps) when a domain reaches 2 "
+            "measurements</td>" in setup)
     assert "<th>Model versions</th><td>none trained yet</td>" in setup
     assert ("<th>Representation</th><td>polymer, column smiles (n_bits=2048, radius=3)</td>"
             in setup)
