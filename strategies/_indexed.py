@@ -36,10 +36,10 @@ class IndexedJointModel(SingleOutputModel):
     def __init__(self, mean: np.ndarray, cov: np.ndarray, noise_var: float = 0.0) -> None:
         super().__init__()
         self._mean = torch.as_tensor(np.asarray(mean, dtype=np.float64))
-        cov = torch.as_tensor(np.asarray(cov, dtype=np.float64))
-        scale = float(cov.diagonal().mean()) if len(cov) else 1.0
-        self._cov = (cov + cov.T) / 2 + JITTER * max(scale, 1e-12) * torch.eye(len(cov),
-                                                                               dtype=cov.dtype)
+        c = torch.as_tensor(np.asarray(cov, dtype=np.float64))
+        scale = float(c.diagonal().mean()) if len(c) else 1.0
+        eye = torch.eye(len(c), dtype=torch.float64)
+        self._cov = (c + c.T) / 2 + JITTER * max(scale, 1e-12) * eye
         self._noise = float(noise_var)
 
     def posterior(self, X: torch.Tensor, output_indices: list[int] | None = None,

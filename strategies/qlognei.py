@@ -74,14 +74,14 @@ class QLogNEI(Strategy):
         if ctx.measured_features is None or len(ctx.measured_features) == 0:
             raise StrategyError("strategy 'qlognei' needs the measured materials' features "
                                 "(measured_features=) as its noisy baseline")
-        assert ctx.features is not None
+        assert ctx.features is not None and ctx.model is not None  # needs_model
         pool = shortlist(candidates, max(self.shortlist, q), ctx.sign)
         if len(pool) > INDEXED_ABOVE:  # one joint posterior, indexed (see _indexed)
-            rows = np.concatenate([ctx.features[pool], ctx.measured_features])
-            mean, cov = ctx.model.posterior(rows)
+            joint = np.concatenate([ctx.features[pool], ctx.measured_features])
+            mean, cov = ctx.model.posterior(joint)
             model = IndexedJointModel(mean, cov, ctx.model.noise_std**2)
             choices = torch.arange(len(pool), dtype=torch.float64).unsqueeze(-1)
-            measured_x = torch.arange(len(pool), len(rows), dtype=torch.float64).unsqueeze(-1)
+            measured_x = torch.arange(len(pool), len(joint), dtype=torch.float64).unsqueeze(-1)
         else:
             choices = as_tensor(ctx.features[pool])
             model = botorch_model(ctx.model, self.name)

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USER_ERROR)
     except SystemExit:
         raise
-    except (KeyboardInterrupt, *_click_classes("Abort")):
+    except (KeyboardInterrupt,) + _click_classes("Abort"):
         err_console.print("[red]interrupted[/red]; run the same command again to resume")
         sys.exit(EXIT_INTERRUPTED)
     except _click_classes("ClickException") as exc:

@@ -237,13 +237,13 @@ def run_demo(
         report = write_report(campaign.report_data(
             holdout=holdout, reference_best=float(table[PROPERTY].max()), notes=notes),
             campaign.dir / "report")
-        initial = set(measured.loc[measured["round"] == 0, "material_id"].astype(str))
-        pool = len(set(table["id"].astype(str)) - initial)
+        initial_ids = set(measured.loc[measured["round"] == 0, "material_id"].astype(str))
+        pool = len(set(table["id"].astype(str)) - initial_ids)
         return DemoResult(campaign_dir=campaign.dir, report=report, rows=rows_out,
                           n_targets=len(targets), top_found=len(found),
                           first_target_after=first,
                           seconds=time.perf_counter() - started,
-                          random_first_expected=random_first_hit(pool, len(targets - initial)))
+                          random_first_expected=random_first_hit(pool, len(targets - initial_ids)))
 
 
 def _demo_row(campaign: Campaign, result: RoundResult, targets: set[str],

@@ -153,15 +153,16 @@ class GPBaseline(_Base):
     def noise_std(self) -> float:
         """Fitted observation noise standard deviation (target unit)."""
         self._check(np.zeros((1, 1)))
-        noise = self.model_.likelihood.noise.detach().reshape(-1)[0]
-        return float(noise.sqrt() * self.model_.outcome_transform.stdvs.reshape(-1)[0])
+        gp: Any = self.model_
+        noise = gp.likelihood.noise.detach().reshape(-1)[0]
+        return float(noise.sqrt() * gp.outcome_transform.stdvs.reshape(-1)[0])
 
     def posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Latent (noise-free) joint posterior: mean ``n`` and covariance ``n x n``."""
         X, _ = self._check(X)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            post = self.model_.posterior(self._inputs(X))
+            post: Any = self.model_.posterior(self._inputs(X))
             return (post.mean.squeeze(-1).numpy(),
                     post.distribution.covariance_matrix.numpy())
 
