@@ -234,7 +234,7 @@ def make_selector(strategy: str, beta: float,
         strat = strategies.get(name, **params)
         # the joint posterior of the model (E2T head, or the exact GP) where the strategy
         # uses one; gp-ei stays the analytic EI on marginals a user would run
-        joint = strat.uses_model and strategy != "gp-ei" and strategy != "rf-ucb"
+        joint = strat.uses_model and strategy != "gp-ei"
         unattributed = [None] * (len(measured) - len(reasons))
         seen = measured.assign(strategy=unattributed + [name] * len(reasons),
                                reason=unattributed + reasons)
@@ -277,8 +277,7 @@ def run_one(task: Task, strategy: str, seed: int, args: argparse.Namespace,
             fitted_e2t: Any | None) -> dict[str, Any]:
     """Run one campaign; return its trace and metrics."""
     init = initial_data(task, seed)
-    select = make_selector(strategy, args.beta,
-                           getattr(args, "qlognei_shortlist", 200))
+    select = make_selector(strategy, args.beta, args.qlognei_shortlist)
     update, make = "refit", None
     if strategy.startswith("e2t"):
         update = "adapt"

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -39,3 +40,19 @@ def ray_session() -> Iterator[None]:
                  configure_logging=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pi1070(data_dir: Path) -> pd.DataFrame:
+    """The PI1070 table (from ``data_dir``)."""
+    from e2t_discovery.data.datasets import load_pi1070
+
+    return load_pi1070(data_dir)
+
+
+@pytest.fixture(scope="module")
+def hoip(data_dir: Path) -> pd.DataFrame:
+    """The HOIP table (from ``data_dir``)."""
+    from e2t_discovery.data.datasets import load_hoip
+
+    return load_hoip(data_dir)

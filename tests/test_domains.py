@@ -12,8 +12,6 @@ from e2t_discovery.data.datasets import (
     HOIP_HALIDES,
     HOIP_METALS,
     hoip_domains,
-    load_hoip,
-    load_pi1070,
 )
 from e2t_discovery.domains import (
     NO_ELEMENT,
@@ -31,16 +29,6 @@ from e2t_discovery.domains import (
 from e2t_discovery.exceptions import ModelError
 
 HOIP_GROUPS = [list(HOIP_METALS), list(HOIP_HALIDES)]
-
-
-@pytest.fixture(scope="module")
-def pi1070(data_dir: Path) -> pd.DataFrame:
-    return load_pi1070(data_dir)
-
-
-@pytest.fixture(scope="module")
-def hoip(data_dir: Path) -> pd.DataFrame:
-    return load_hoip(data_dir)
 
 
 # ---------------------------------------------------------------------- column

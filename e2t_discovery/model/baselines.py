@@ -49,13 +49,16 @@ class _Base:
     def __init__(self) -> None:
         self._fitted = False
 
+    def _require_fitted(self) -> None:
+        if not self._fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit first")
+
     def _check(self, X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ModelError(f"X has shape {X.shape}; pass a 2-D array n x d")
         if y is None:
-            if not self._fitted:
-                raise NotFittedError(f"{type(self).__name__} is not fitted; call fit first")
+            self._require_fitted()
             return X, None
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         if y.shape[0] != X.shape[0]:
@@ -152,7 +155,7 @@ class GPBaseline(_Base):
     @property
     def noise_std(self) -> float:
         """Fitted observation noise standard deviation (target unit)."""
-        self._check(np.zeros((1, 1)))
+        self._require_fitted()
         gp: Any = self.model_
         noise = gp.likelihood.noise.detach().reshape(-1)[0]
         return float(noise.sqrt() * gp.outcome_transform.stdvs.reshape(-1)[0])
@@ -168,7 +171,7 @@ class GPBaseline(_Base):
 
     def to_botorch(self) -> Any:
         """The fitted ``SingleTaskGP`` as a BoTorch model of the raw features."""
-        self._check(np.zeros((1, 1)))
+        self._require_fitted()
         return _RawFeatureModel(self.model_, self._inputs_t)
 
     def fit(self, X: Any, y: Any, groups: Any = None) -> GPBaseline:
@@ -200,8 +203,6 @@ class GPBaseline(_Base):
     def predict(self, X: Any, return_std: bool = False):  # noqa: ANN201
         """Predict ``n`` means (and predictive stds, observation noise included)."""
         X, _ = self._check(X)
-        if self.kernel == "minmax":
-            X = np.clip(X, 0, None)
         means, stds = [], []
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")

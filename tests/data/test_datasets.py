@@ -87,16 +87,6 @@ def http_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     thread.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def pi1070(data_dir: Path) -> pd.DataFrame:
-    return load_pi1070(data_dir)
-
-
-@pytest.fixture(scope="module")
-def hoip(data_dir: Path) -> pd.DataFrame:
-    return load_hoip(data_dir)
-
-
 def _corrupt_copy(source: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     data = bytearray(source.read_bytes())
