@@ -22,6 +22,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "base_kernel": ("auto", "minmax", "rbf", "rbf_linear"),
     "phi_kernel": ("rbf", "linear", "none"),
     "select_on": ("mse", "nll"),
+    "gate": ("every_domain", "pooled"),
     "loss": ("nll", "mse"),
     "policy": EPISODE_POLICIES,
     "device": ("auto", "cpu", "cuda"),
@@ -76,6 +77,12 @@ class SurrogateConfig:
         select_on: Held-out-domain score that gates the GP head's episodic training
             (``mse`` or ``nll``); step 0 (the marginal-likelihood GP) competes.
         min_improvement: Relative improvement of that score needed to accept a state.
+        gate: GP head: how held-out training domains decide that an episodic state
+            beats step 0:
+            ``every_domain`` (the default) accepts a state only if its score is lower than
+            the marginal-likelihood GP's on *every* held-out domain, besides a lower
+            pooled score; ``pooled`` looks at the pooled score alone (the rule of earlier
+            releases: one held-out domain that improves a lot can outvote the others).
         var_rank: GP head: predictive variances through a cached rank-``var_rank``
             factor once the support holds more than ``4 * var_rank`` rows (screening cost
             ``var_rank x n`` instead of ``n x n`` per candidate; variances can only be
@@ -124,6 +131,7 @@ class SurrogateConfig:
     train_base: bool = True
     select_on: str = "mse"
     min_improvement: float = 0.005
+    gate: str = "every_domain"
     var_rank: int = 256
     ridge_lambda: float = 1.0
     loss: str = "nll"

@@ -202,14 +202,21 @@ class GPHead(nn.Module):
         return self.mean_module.constant.reshape(())
 
     def scale_variances(self, factor: float) -> None:
-        """Multiply every kernel scale and the noise by ``factor`` (means unchanged)."""
+        """Multiply every kernel scale and the noise by ``factor`` (means unchanged).
+
+        The noise stays above its constraint's lower bound (a smaller factor on a
+        near-noiseless fit would otherwise be refused by GPyTorch); only then do the means
+        move, and only by the bound's share.
+        """
         with torch.no_grad():
             self.base_k.outputscale = self.base_k.outputscale * factor
             if self.lin_k is not None:
                 self.lin_k.base.variance = self.lin_k.base.variance * factor
             if self.phi_k is not None:
                 self.phi_k.outputscale = self.phi_k.outputscale * factor
-            self.likelihood.noise = self.likelihood.noise * factor
+            floor = self.likelihood.noise_covar.raw_noise_constraint.lower_bound * 1.001
+            self.likelihood.noise = torch.clamp(self.likelihood.noise * factor,
+                                                min=floor.to(self.likelihood.noise))
 
     # ---------------------------------------------------------------- closed forms
     def posterior(self, x: Tensor, y: Tensor, base: Tensor | None = None,

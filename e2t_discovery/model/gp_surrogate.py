@@ -12,10 +12,11 @@ Training one member (:meth:`GPHeadSurrogate._train_member`):
    NLL (or MSE).
 3. **Gate.** Whole training domains are held out (``val_fraction``); every
    ``eval_every`` steps the model (support: the other training rows) is scored on them by
-   ``select_on``. The best state wins, step 0 included: if the episodes never beat the
-   marginal-likelihood GP on held-out training domains, the learned part is switched off
-   and the member is exactly that GP. The learned part grows only as far as held-out
-   training domains reward it.
+   ``select_on``. The best state wins, step 0 included; with ``gate="every_domain"`` (the
+   default) a state counts only if it beats the marginal-likelihood GP on *every*
+   held-out domain, not just pooled. If the episodes never do, the learned part is
+   switched off and the member is exactly that GP. The learned part grows only as far as
+   held-out training domains reward it.
 4. **Calibrate.** Every kernel scale and the noise are multiplied by one factor fitted in
    closed form on the held-out domains (or on fresh training episodes when none are
    held out), so predictive intervals match the errors *out of domain*; means unchanged.
@@ -164,11 +165,36 @@ class GPHeadSurrogate(E2TSurrogate):
         return mean, var, ys[qi]
 
     def _score(self, head: GPHead, x: Tensor, ys: Tensor, cache: Tensor | None,
-               tr: np.ndarray, val: np.ndarray) -> float:
+               tr: np.ndarray, val: np.ndarray, val_domains: np.ndarray
+               ) -> tuple[float, np.ndarray]:
+        """Held-out score of ``head``: pooled over ``val`` and per held-out domain.
+
+        ``val_domains`` labels each row of ``val``; the per-domain scores come in the order
+        of ``np.unique(val_domains)``.
+        """
         head.eval()
+        kind = self.config.select_on
         with torch.no_grad():
             mean, var, y = self._query(head, x, ys, cache, tr, val)
-            return float(gaussian_query_loss(mean, var, y, self.config.select_on))
+            pooled = float(gaussian_query_loss(mean, var, y, kind))
+            per_domain = np.array([
+                float(gaussian_query_loss(mean[rows], var[rows], y[rows], kind))
+                for rows in (torch.as_tensor(np.flatnonzero(val_domains == d),
+                                             device=mean.device)
+                             for d in np.unique(val_domains))])
+        return pooled, per_domain
+
+    def _accepts(self, pooled: float, per_domain: np.ndarray, best: float,
+                 step0: np.ndarray) -> bool:
+        """Whether a state scored ``pooled`` / ``per_domain`` replaces the best so far.
+
+        It must improve the best pooled score by ``min_improvement``; with
+        ``gate="every_domain"`` it must also score lower than step 0 (the
+        marginal-likelihood GP) on every held-out domain.
+        """
+        if not pooled < best * (1 - self.config.min_improvement):
+            return False
+        return self.config.gate == "pooled" or bool((per_domain < step0).all())
 
     def _optimizer(self, head: GPHead, lr: float | None = None) -> torch.optim.Optimizer:
         cfg = self.config
@@ -191,8 +217,10 @@ class GPHeadSurrogate(E2TSurrogate):
         sampler = training_sampler(domains, tr, cfg, seed)
         best_state = copy.deepcopy(head.state_dict())
         if head.encoder is not None and val.size and cfg.steps > 0:
-            best = self._score(head, x, ys, cache, tr, val)
-            self.history.append({"seed": seed, "step": 0, "train": math.nan, "val": best})
+            val_domains = domains[val]
+            best, step0 = self._score(head, x, ys, cache, tr, val, val_domains)
+            self.history.append({"seed": seed, "step": 0, "train": math.nan, "val": best,
+                                 "val_domains": step0.tolist(), "accepted": True})
             head.phi_active.fill_(True)  # type: ignore[operator]
             opt = self._optimizer(head)
             bad = 0
@@ -210,11 +238,15 @@ class GPHeadSurrogate(E2TSurrogate):
                 opt.step()
                 bar.update(1)
                 if step % cfg.eval_every == 0 or step == cfg.steps:
-                    score = self._score(head, x, ys, cache, tr, val)
+                    score, per_domain = self._score(head, x, ys, cache, tr, val,
+                                                    val_domains)
+                    accepted = self._accepts(score, per_domain, best, step0)
                     self.history.append({"seed": seed, "step": step,
-                                         "train": float(loss.detach()), "val": score})
+                                         "train": float(loss.detach()), "val": score,
+                                         "val_domains": per_domain.tolist(),
+                                         "accepted": accepted})
                     bar.set_postfix(val=f"{score:.3f}")
-                    if score < best * (1 - cfg.min_improvement):
+                    if accepted:
                         best, bad = score, 0
                         best_state = copy.deepcopy(head.state_dict())
                     else:

@@ -96,7 +96,7 @@ class E2TSurrogate(SupportMixin):
         self._ood_threshold: float | None = None
         self.y_mean = 0.0
         self.y_std = 1.0
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ properties
     @property

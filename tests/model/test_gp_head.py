@@ -199,17 +199,43 @@ def test_gate_keeps_the_marginal_likelihood_gp_when_episodes_do_not_help(task) -
 
 
 def test_gate_turns_the_learned_part_on_when_held_out_domains_reward_it() -> None:
-    """A target the fixed kernel cannot see (a product of two inputs) but phi can."""
+    """Counts whose target follows one count past its training range: the MinMax kernel
+    reverts to the mean out of range, a linear kernel on phi follows the trend."""
     rng = np.random.default_rng(3)
-    groups = np.repeat(np.arange(6), 50)
-    X = rng.normal(size=(300, 4))
-    X[:, 0] += 0.8 * groups
-    y = 2.0 * np.tanh(X[:, 1] * X[:, 2]) + 0.3 * X[:, 0] + 0.05 * rng.normal(size=300)
-    model = E2TSurrogate(**{**FAST, "steps": 300, "eval_every": 25, "patience": 12,
-                            "hidden": (32, 32), "lr": 3e-3, "base_kernel": "rbf_linear",
-                            "val_fraction": 0.34}).fit(X, y, groups, progress=False)
-    vals = [h["val"] for h in model.history]
-    assert bool(model.members[0].phi_active) == (min(vals[1:]) < vals[0] * (1 - 0.005))
+    groups = np.repeat(np.arange(6), 40)
+    X = rng.poisson(1.0, size=(240, 20)).astype(np.float64)
+    X[:, 0] += rng.poisson(2.0 * groups)
+    y = 0.5 * X[:, 0] + 0.05 * rng.normal(size=240)
+    model = E2TSurrogate(**{**FAST, "steps": 125, "eval_every": 25, "patience": 8,
+                            "lr": 3e-3, "base_kernel": "minmax", "phi_kernel": "linear",
+                            "phi_scale": 0.05, "val_fraction": 0.34}).fit(
+        X, y, groups, progress=False)
+    history = model.history
+    assert bool(model.members[0].phi_active)
+    assert bool(model.members[0].phi_active) == any(h["accepted"] for h in history[1:])
+    # every accepted state beats step 0 on every held-out domain, not only pooled
+    step0 = np.array(history[0]["val_domains"])
+    assert step0.size >= 2
+    for h in history[1:]:
+        if h["accepted"]:
+            assert (np.array(h["val_domains"]) < step0).all() and h["val"] < history[0]["val"]
+
+
+def test_every_domain_gate_refuses_a_state_that_loses_one_held_out_domain() -> None:
+    """Pooled improvement is not enough when one held-out domain gets worse."""
+    strict = E2TSurrogate(**FAST)
+    pooled = E2TSurrogate(**FAST, gate="pooled")
+    assert strict.config.gate == "every_domain"
+    step0 = np.array([1.0, 1.0, 1.0])
+    one_worse = np.array([0.2, 0.3, 1.05])  # pooled 0.52 < 1.0, domain 3 worse
+    all_better = np.array([0.9, 0.95, 0.99])
+    assert not strict._accepts(0.52, one_worse, 1.0, step0)
+    assert pooled._accepts(0.52, one_worse, 1.0, step0)
+    assert strict._accepts(0.95, all_better, 1.0, step0)
+    # the pooled score must still beat the best so far by min_improvement
+    assert not strict._accepts(0.999, all_better, 1.0, step0)
+    with pytest.raises(ConfigError, match="gate"):
+        E2TSurrogate(gate="majority")
 
 
 def test_calibration_scales_variances_not_means(task) -> None:
@@ -289,3 +315,13 @@ def test_one_domain_flags_nothing(task) -> None:
                                      progress=False)
     assert model.out_of_domain_threshold() == np.inf
     assert not model.out_of_domain(task["Xt"] + 6.0).any()
+
+
+def test_scaling_variances_down_keeps_the_noise_above_its_bound(task) -> None:
+    """A near-noiseless fit calibrated down must not push the noise out of its constraint."""
+    head = GPHead(torch.tensor(task["X"]), base="rbf")
+    floor = float(head.likelihood.noise_covar.raw_noise_constraint.lower_bound)
+    scale = float(head.base_k.outputscale)
+    head.scale_variances(1e-9)
+    assert float(head.noise_var) > floor
+    assert float(head.base_k.outputscale) == pytest.approx(scale * 1e-9)
