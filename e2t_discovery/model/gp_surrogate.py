@@ -165,12 +165,11 @@ class GPHeadSurrogate(E2TSurrogate):
         return mean, var, ys[qi]
 
     def _score(self, head: GPHead, x: Tensor, ys: Tensor, cache: Tensor | None,
-               tr: np.ndarray, val: np.ndarray, val_domains: np.ndarray
+               tr: np.ndarray, val: np.ndarray, val_groups: list[Tensor]
                ) -> tuple[float, np.ndarray]:
         """Held-out score of ``head``: pooled over ``val`` and per held-out domain.
 
-        ``val_domains`` labels each row of ``val``; the per-domain scores come in the order
-        of ``np.unique(val_domains)``.
+        ``val_groups`` holds, per held-out domain, the positions of its rows in ``val``.
         """
         head.eval()
         kind = self.config.select_on
@@ -179,9 +178,7 @@ class GPHeadSurrogate(E2TSurrogate):
             pooled = float(gaussian_query_loss(mean, var, y, kind))
             per_domain = np.array([
                 float(gaussian_query_loss(mean[rows], var[rows], y[rows], kind))
-                for rows in (torch.as_tensor(np.flatnonzero(val_domains == d),
-                                             device=mean.device)
-                             for d in np.unique(val_domains))])
+                for rows in val_groups])
         return pooled, per_domain
 
     def _accepts(self, pooled: float, per_domain: np.ndarray, best: float,
@@ -218,7 +215,9 @@ class GPHeadSurrogate(E2TSurrogate):
         best_state = copy.deepcopy(head.state_dict())
         if head.encoder is not None and val.size and cfg.steps > 0:
             val_domains = domains[val]
-            best, step0 = self._score(head, x, ys, cache, tr, val, val_domains)
+            val_groups = [torch.as_tensor(np.flatnonzero(val_domains == d), device=x.device)
+                          for d in np.unique(val_domains)]
+            best, step0 = self._score(head, x, ys, cache, tr, val, val_groups)
             self.history.append({"seed": seed, "step": 0, "train": math.nan, "val": best,
                                  "val_domains": step0.tolist(), "accepted": True})
             head.phi_active.fill_(True)  # type: ignore[operator]
@@ -239,7 +238,7 @@ class GPHeadSurrogate(E2TSurrogate):
                 bar.update(1)
                 if step % cfg.eval_every == 0 or step == cfg.steps:
                     score, per_domain = self._score(head, x, ys, cache, tr, val,
-                                                    val_domains)
+                                                    val_groups)
                     accepted = self._accepts(score, per_domain, best, step0)
                     self.history.append({"seed": seed, "step": step,
                                          "train": float(loss.detach()), "val": score,
