@@ -6,7 +6,10 @@ For each library size (virtual polymers generated from PI1070's repeat units, re
 (a) the single-core featurization rate of the library's p-SMILES (Morgan count
     fingerprints through the package's featurizer: canonical SMILES, checks, one process,
     one thread), and the bare RDKit rate (parse + count fingerprint, nothing else) — the
-    physical limit per core for this input;
+    physical limit per core for this input — measured right before and right after each
+    screen run (their mean is the reference; the machine drifts), plus, for several
+    workers, the summed rate of that many bare loops running at once (what the cores
+    deliver together: reported, not used as the target's reference);
 (b) the end-to-end screen rate (read shards -> featurize -> predict mean/std/distance ->
     acquisition -> write Parquet) with 1 and 2 Ray workers, a fresh local Ray per run;
 (c) the peak resident memory of the whole process tree (this process, Ray's GCS,
@@ -56,6 +59,7 @@ class MemorySampler:
     peak_pss: int = 0
     _cpu: dict[int, float] = field(default_factory=dict)
     _cpu0: float = 0.0
+    _role: dict[int, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -69,6 +73,8 @@ class MemorySampler:
             try:
                 times = proc.cpu_times()
                 self._cpu[proc.pid] = times.user + times.system
+                if self._role.get(proc.pid, "ray") == "ray":  # actors rename themselves
+                    self._role[proc.pid] = _role(proc)
                 if with_pss:
                     info = proc.memory_full_info()
                     rss += info.rss
@@ -89,6 +95,17 @@ class MemorySampler:
             self._stop.wait(self.interval_s)
 
     @property
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds by role: ``driver`` (this process, the sampler thread included),
+        ``actors`` (scoring actors: featurize, predict, (de)serialize batches), ``ray``
+        (Ray's daemons and idle workers, start-up included)."""
+        out: dict[str, float] = {}
+        for pid, sec in self._cpu.items():
+            role = self._role.get(pid, "ray")
+            out[role] = out.get(role, 0.0) + sec - (self._cpu0 if role == "driver" else 0.0)
+        return {k: round(v, 1) for k, v in sorted(out.items())}
+
+    @property
     def cpu_s(self) -> float:
         """CPU seconds used by the tree since start (last sample of every process seen)."""
         return sum(self._cpu.values()) - self._cpu0
@@ -105,6 +122,17 @@ class MemorySampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+def _role(proc: psutil.Process) -> str:
+    """``driver`` for this process, ``actors`` for Ray's scoring actors, else ``ray``."""
+    if proc.pid == os.getpid():
+        return "driver"
+    try:
+        text = " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return "ray"
+    return "actors" if "ray::Scorer" in text else "ray"
 
 
 def _model(work: Path, data_dir: str | None, steps: int, preset: str = "plain") -> Path:
@@ -208,14 +236,44 @@ def _raw_rdkit_rate(lib: Path, n_sample: int) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
+def _raw_worker(items: list[str]) -> float:
+    """One process of :func:`_raw_parallel_rate`: the bare RDKit loop, items per second."""
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem import rdFingerprintGenerator
+
+    RDLogger.DisableLog("rdApp.*")
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=3, fpSize=2048)
+    start = time.perf_counter()
+    for smi in items:
+        mol = Chem.MolFromSmiles(smi)
+        if mol is not None:
+            gen.GetCountFingerprintAsNumPy(mol)
+    return len(items) / (time.perf_counter() - start)
+
+
+def _raw_parallel_rate(lib: Path, n_sample: int, workers: int) -> float:
+    """Summed rate of ``workers`` bare RDKit loops running at once (separate processes).
+
+    What this machine's cores deliver together (shared caches, memory bandwidth, clock);
+    reported beside the target, which is ``workers x`` the single-core rate.
+    """
+    import multiprocessing
+
+    items = _sample_items(lib, n_sample)
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        return float(sum(pool.map(_raw_worker, [items] * workers)))
+
+
 def _model_rate(model_dir: Path, lib: Path, n_rows: int = 4096) -> float:
-    """Single-thread rate (rows/s) of predict(return_std) + domain_distance on one batch."""
+    """Single-thread rate (rows/s) of what a screen asks the model for: mean, std and
+    domain distance in one pass (``predict_with_distance``), after a warm-up call (the
+    support's MinMax index is built once per loaded model)."""
     items = pd.read_parquet(library_shards(lib)[0], columns=["smiles"])["smiles"].head(n_rows)
     X = get_featurizer("polymer").transform(items.tolist())
     model = E2TSurrogate.load(model_dir)
+    model.predict_with_distance(X[:16])
     start = time.perf_counter()
-    model.predict(X, return_std=True)
-    model.domain_distance(X)
+    model.predict_with_distance(X)
     return len(X) / (time.perf_counter() - start)
 
 
@@ -232,7 +290,7 @@ def _screen(lib: Path, model_dir: Path, out: Path, workers: int, batch_size: int
             "n_scored": summary.n_scored, "n_rejected": summary.n_rejected,
             "rate": round(summary.rate, 1), "startup_s": round(summary.startup_s, 2),
             "steady_rate": round(summary.steady_rate, 1),
-            "cpu_s": round(mem.cpu_s, 1),
+            "cpu_s": round(mem.cpu_s, 1), "cpu_s_by_role": mem.cpu_by_role,
             "peak_rss_gb": round(mem.peak_rss / 2**30, 3),
             "peak_pss_gb": round(mem.peak_pss / 2**30, 3)}
 
@@ -262,18 +320,28 @@ def main(argv: list[str] | None = None) -> dict:
     for n in args.sizes:
         lib, meta = _library(args.work_dir, n, args.seed, args.data_dir)
         feat, feat_cpu = _featurize_rate(lib, min(n, args.featurize_sample))
-        raw = _raw_rdkit_rate(lib, min(n, args.featurize_sample))
+        sample = min(n, args.featurize_sample)
         model_rate = _model_rate(model_dir, lib)
         for w in args.workers:
+            # the bare rate right before and right after each run (the machine drifts)
+            raw_before = _raw_rdkit_rate(lib, sample)
+            parallel = _raw_parallel_rate(lib, sample, w) if w > 1 else raw_before
             load_before = os.getloadavg()[0]
             run = _screen(lib, model_dir, args.work_dir / f"out-{n}-{w}", w, args.batch_size)
+            raw_after = _raw_rdkit_rate(lib, sample)
+            raw = 0.5 * (raw_before + raw_after)
             n_items = run["n_scored"] + run["n_rejected"]
             run.update(n=n, preset=args.preset, featurize_rate_1core=round(feat, 1),
                        featurize_rate_1core_cpu=round(feat_cpu, 1),
                        cpu_efficiency=round(n_items / feat_cpu / run["cpu_s"], 3),
                        model_rate_1thread=round(model_rate, 1),
                        raw_rdkit_rate_1core=round(raw, 1),
+                       raw_rdkit_rate_1core_before_after=[round(raw_before, 1),
+                                                          round(raw_after, 1)],
                        raw_efficiency=round(run["rate"] / (w * raw), 3),
+                       raw_steady_efficiency=round(run["steady_rate"] / (w * raw), 3),
+                       raw_rdkit_rate_parallel=round(parallel, 1),
+                       parallel_scaling=round(parallel / raw_before, 3),
                        efficiency=round(run["rate"] / (w * feat), 3),
                        steady_efficiency=round(run["steady_rate"] / (w * feat), 3),
                        load_before=round(load_before, 2),
@@ -311,7 +379,10 @@ def _row(r: dict) -> str:
     return (f"n={r['n']:>9,}  workers={r['workers']}  "
             f"featurize/core={r['featurize_rate_1core']:>7,.0f}/s  "
             f"raw RDKit/core={r.get('raw_rdkit_rate_1core', float('nan')):>7,.0f}/s  "
-            f"screen={r['rate']:>7,.0f}/s  of raw={r.get('raw_efficiency', float('nan')):.0%}  "
+            f"screen={r['rate']:>7,.0f}/s  of raw={r.get('raw_efficiency', float('nan')):.0%} "
+            f"(after start-up {r.get('raw_steady_efficiency', float('nan')):.0%}; "
+            f"{r.get('workers', 1)} bare loops at once: "
+            f"{r.get('parallel_scaling', float('nan')):.2f}x one)  "
             f"efficiency={r['efficiency']:.0%} "
             f"(after start-up {r['steady_efficiency']:.0%}; CPU-time {r['cpu_efficiency']:.0%})"
             f"  peak RSS={r['peak_rss_gb']:.2f} GB (PSS {r['peak_pss_gb']:.2f})"

@@ -151,10 +151,13 @@ class GPHead(nn.Module):
                 products in training loops); None computes it.
             e1, e2: Precomputed embeddings of ``x1``/``x2`` (see :meth:`embed`).
         """
-        x1, x2 = x1.to(torch.float64), x2.to(torch.float64)
-        k = self.base_k(x1, x2).to_dense() if base is None else self.base_k.outputscale * base
+        f64 = torch.float64  # converted only where used: a given base needs no inputs
+        if base is None:
+            k = self.base_k(x1.to(f64), x2.to(f64)).to_dense()
+        else:
+            k = self.base_k.outputscale * base
         if self.lin_k is not None:
-            k = k + self.lin_k(x1, x2).to_dense()
+            k = k + self.lin_k(x1.to(f64), x2.to(f64)).to_dense()
         if self.learned_on:
             assert self.phi_k is not None
             e1 = self.embed(x1) if e1 is None else e1
@@ -171,10 +174,15 @@ class GPHead(nn.Module):
             base: Precomputed unscaled base-kernel diagonal, or None.
             e: Precomputed embeddings, or None.
         """
-        x = x.to(torch.float64)
-        k = self.base_k(x, diag=True) if base is None else self.base_k.outputscale * base
+        if base is not None:
+            k = self.base_k.outputscale * base
+        elif self.base_is_fixed:  # MinMax: k(x, x) = 1, no need to convert the inputs
+            ones = self.base_k.base_kernel(x, diag=True).to(torch.float64)
+            k = self.base_k.outputscale * ones
+        else:
+            k = self.base_k(x.to(torch.float64), diag=True)
         if self.lin_k is not None:
-            k = k + self.lin_k(x, diag=True)
+            k = k + self.lin_k(x.to(torch.float64), diag=True)
         if self.learned_on:
             assert self.phi_k is not None
             e = self.embed(x) if e is None else e

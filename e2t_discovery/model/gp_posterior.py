@@ -5,15 +5,20 @@ Everything runs through the Cholesky factor ``L`` of ``K_SS + s2 I``: mean
 ``k(x, x) - |L^-1 K_Sx|^2``, or, for large support sets, ``k(x, x) - |R K_Sx|^2`` with the
 low-rank factor ``R`` of :func:`variance_root` (the role of GPyTorch's LOVE cache). The
 kernel and the noise are the head's (:class:`~e2t_discovery.model.gp_head.GPHead`).
+With a fixed MinMax base on CPU count inputs, ``K_Sx`` of a batch comes from the support's
+:class:`~e2t_discovery.model.kernels.MinMaxIndex`, built once per posterior on first use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+from e2t_discovery.model.kernels import MinMaxIndex
 
 if TYPE_CHECKING:
     from e2t_discovery.model.gp_head import GPHead
@@ -43,6 +48,7 @@ class GPPosterior:
     embedding: Tensor | None = None
     var_rank: int = 0
     _root: Tensor | None = field(default=None, init=False, repr=False)
+    _index: MinMaxIndex | bool | None = field(default=None, init=False, repr=False)
 
     @property
     def root(self) -> Tensor | None:
@@ -56,9 +62,10 @@ class GPPosterior:
         if self.var_rank <= 0 or 4 * self.var_rank >= n:
             return None
         if self._root is None:
-            eye = torch.eye(n, dtype=self.chol.dtype, device=self.chol.device)
-            k = self.chol @ self.chol.T - self.noise_var.detach() * eye
-            self._root = variance_root(k, self.noise_var.detach(), self.var_rank)
+            chol, noise = self.chol, self.noise_var.detach()
+            # K_SS Q = L (L^T Q) - s2 Q: n^2 per column, never the n^3 product L L^T
+            self._root = variance_root(lambda q: chol @ (chol.T @ q) - noise * q, noise,
+                                       self.var_rank, n=n)
         return self._root
 
     @property
@@ -67,7 +74,27 @@ class GPPosterior:
         return self.head.noise_var
 
     def _cross(self, x: Tensor, e: Tensor | None) -> Tensor:
-        return self.head.gram(self.x, x, e1=self.embedding, e2=e)  # n x m
+        base = self._base_cross(x)
+        return self.head.gram(self.x, x, base=base, e1=self.embedding, e2=e)  # n x m
+
+    def _base_cross(self, x: Tensor) -> Tensor | None:
+        """Unscaled MinMax block ``n x m`` through the support's index, or None.
+
+        Used for a fixed MinMax base on CPU count inputs without gradients (prediction and
+        screening): the support is indexed once (:class:`MinMaxIndex`), on first use, and
+        each batch of candidates is one sparse product against it. None elsewhere (other
+        kernels, GPU, gradients, inputs that are not counts): the kernel computes the block.
+        """
+        if (not self.head.base_is_fixed or x.dim() != 2 or x.device.type != "cpu"
+                or self.x.device.type != "cpu" or x.requires_grad):
+            return None
+        if self._index is None:
+            self._index = MinMaxIndex.build(self.x.detach().numpy()) or False
+        if self._index is False:
+            return None
+        assert isinstance(self._index, MinMaxIndex)
+        sim = self._index.similarity(x.detach().numpy())
+        return None if sim is None else torch.from_numpy(sim).T
 
     def mean(self, x: Tensor) -> Tensor:
         """Predictive mean (``m x d`` -> ``m``)."""
@@ -97,28 +124,46 @@ class GPPosterior:
         return self.head.gram(x, x) - v @ v.transpose(-1, -2)
 
 
-def variance_root(k: Tensor, noise_var: Tensor, rank: int) -> Tensor:
+def variance_root(k: Tensor | Callable[[Tensor], Tensor], noise_var: Tensor, rank: int,
+                  n: int | None = None) -> Tensor:
     """Low-rank factor for predictive variances (the role of LOVE's cache).
 
     With ``K = U diag(lam) U^T``, ``k_x^T (K + s2 I)^-1 k_x = sum_i (u_i^T k_x)^2 /
     (lam_i + s2)``; a cross-covariance ``k_x`` of the kernel lies mostly in the span of the
     top eigenvectors, so keeping the top ``rank`` terms costs ``rank x n`` per candidate
     instead of ``n x n`` and only ever *overstates* the variance (the dropped terms are
-    >= 0). Top eigenpairs by a seeded randomized SVD (deterministic, so save -> load
-    reproduces it).
+    >= 0). Top eigenpairs by a seeded randomized eigendecomposition (Halko, Martinsson &
+    Tropp 2011: range finder with three power iterations, then the small projected
+    problem), deterministic, so save -> load reproduces it. It only multiplies ``K`` by
+    ``n x (rank + 16)`` blocks, so ``K`` may be given as that product.
 
     Args:
-        k: ``n x n`` noise-free support Gram (PSD).
+        k: ``n x n`` noise-free support Gram (PSD), or a function returning ``K @ Q``.
         noise_var: Noise variance ``s2``.
         rank: Number of eigenpairs kept.
+        n: Rows of ``K`` (needed when ``k`` is a function).
 
     Returns:
         ``rank x n`` factor ``R`` with variance reduction ``|R k_x|^2``.
     """
+    if isinstance(k, Tensor):
+        n, dtype, device = k.shape[-1], k.dtype, k.device
+        matmul: Callable[[Tensor], Tensor] = k.__matmul__
+    else:
+        if n is None:
+            raise ValueError("variance_root needs n when K is given as a product")
+        dtype, device, matmul = noise_var.dtype, noise_var.device, k
+    q = min(rank + 16, n)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        u, lam, _ = torch.svd_lowrank(k, q=min(rank + 16, k.shape[-1]), niter=3)
-    u, lam = u[:, :rank], lam[:rank]
+        omega = torch.randn(n, q, dtype=torch.float64).to(dtype=dtype, device=device)
+    basis = torch.linalg.qr(matmul(omega)).Q
+    for _ in range(3):  # power iterations sharpen the top of the spectrum
+        basis = torch.linalg.qr(matmul(basis)).Q
+    small = basis.T @ matmul(basis)
+    lam, vec = torch.linalg.eigh(0.5 * (small + small.T))  # ascending
+    lam, vec = lam.flip(0)[:rank].clamp_min(0.0), vec.flip(1)[:, :rank]
+    u = basis @ vec
     return (u / (lam + noise_var).sqrt()).T
 
 

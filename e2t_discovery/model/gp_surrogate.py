@@ -301,7 +301,9 @@ class GPHeadSurrogate(E2TSurrogate):
     def _member_moments(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-member latent means, latent variances and distances: each ``k x n``."""
         self._check_fitted()
-        x = self._x(self.inputs.validate(X))
+        # float32 as validated: each batch is converted where the kernel needs it (the
+        # MinMax index reads the counts as they are), not the whole library at once
+        x = torch.as_tensor(self.inputs.validate(X), device=self.device)
         means: list[np.ndarray] = []
         lvars: list[np.ndarray] = []
         dists: list[np.ndarray] = []

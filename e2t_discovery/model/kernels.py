@@ -14,8 +14,9 @@
 :func:`minmax_similarity` computes MinMax matrices with matrix products: for integer
 counts ``sum_j min(a_j, b_j) = sum_t [a >= t] . [b >= t]`` (``t = 1 .. max``), restricted
 at each ``t`` to the columns where both sides reach ``t`` (few, for sparse fingerprints);
-plain CPU matrices of mostly zeros (fingerprints at inference) go through SciPy's sparse
-products instead, ``nnz x m`` per threshold.
+plain CPU matrices of mostly zeros (fingerprints at inference) go through a
+:class:`MinMaxIndex` of the smaller side instead: one SciPy sparse-dense product for all
+thresholds. A GP posterior keeps the index of its support, built once.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["InputMap", "MinMaxKernel", "MappedKernel", "minmax_similarity"]
+__all__ = ["InputMap", "MinMaxIndex", "MinMaxKernel", "MappedKernel", "minmax_similarity"]
 
 
 def minmax_similarity(x1: Tensor, x2: Tensor) -> Tensor:
@@ -40,12 +41,18 @@ def minmax_similarity(x1: Tensor, x2: Tensor) -> Tensor:
 
     Shapes: ``... x n x d``, ``... x m x d`` -> ``... x n x m``.
     """
+    if _sparse_path(x1, x2):
+        n1, n2 = x1.numpy(), x2.numpy()
+        flip = n1.shape[0] < n2.shape[0]
+        index = MinMaxIndex.build(n1 if flip else n2)
+        if index is not None:
+            sim = index.similarity(n2 if flip else n1)  # the larger side streams
+            if sim is not None:
+                return torch.from_numpy(sim.T if flip else sim).to(x1.dtype)
     s1, s2 = x1.sum(-1), x2.sum(-1)
     total = s1.unsqueeze(-1) + s2.unsqueeze(-2)
     integer = torch.equal(x1, x1.round()) and torch.equal(x2, x2.round())
-    if integer and _sparse_path(x1, x2):
-        num = torch.from_numpy(_sparse_numerator(x1.numpy(), x2.numpy())).to(x1.dtype)
-    elif integer:
+    if integer:
         max1 = x1.reshape(-1, x1.shape[-1]).amax(0) if x1.numel() else x1.new_zeros(x1.shape[-1])
         max2 = x2.reshape(-1, x2.shape[-1]).amax(0) if x2.numel() else x2.new_zeros(x2.shape[-1])
         shared = torch.minimum(max1, max2)
@@ -74,32 +81,104 @@ def _sparse_path(x1: Tensor, x2: Tensor) -> bool:
     return bool((big != 0).float().mean() < 0.2)
 
 
-def _sparse_numerator(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``sum_j min(a_ij, b_kj)`` for integer counts: ``n x d``, ``m x d`` -> ``n x m``.
+class MinMaxIndex:
+    """One side of MinMax products on integer counts, prepared once for many queries.
 
-    The side with more rows is kept as its nonzero entries; for each threshold ``t`` the
-    entries that reach ``t`` form a sparse 0/1 matrix over just the columns they use, and
-    it multiplies the other side's ``[b >= t]`` on those columns (float32 sums of 0/1
-    products: exact). Cost per threshold: ``nnz_t x m``, shrinking fast with ``t``.
+    For counts ``sum_j min(a_j, b_j) = sum_j sum_{t=1..a_j} [b_j >= t]``. The index holds,
+    for every column ``j`` and threshold ``t = 1 .. max_i b_ij``, the 0/1 row
+    ``[b_.j >= t]`` of its ``m`` indexed vectors: a stacked ``R x m`` float32 matrix
+    (``R = sum_j max_i b_ij``; about 4,000 for 2048-bit Morgan counts of polymers). A
+    query ``a`` becomes a sparse 0/1 row with one entry per (column, threshold) it reaches,
+    so the numerators of a whole batch are *one* sparse-dense product (cost: the query's
+    summed counts, ~80 for a polymer, times ``m``), exact in float32 (sums of 0/1
+    products). The support side of a GP posterior is indexed once and every screened
+    candidate streams through it.
+
+    Build it with :meth:`build` (None unless the inputs are non-negative integer counts).
     """
-    from scipy import sparse
 
-    flip = a.shape[0] < b.shape[0]
-    many, few = (b, a) if flip else (a, b)
-    rows, cols = np.nonzero(many)
-    counts = many[rows, cols]
-    few_t = np.ascontiguousarray(few.T)  # d x m
-    top = int(min(counts.max(initial=0), few.max(initial=0)))
-    num = np.zeros((many.shape[0], few.shape[0]), dtype=np.float32)
-    for t in range(1, top + 1):
-        keep = counts >= t
-        if not keep.any():
-            break
-        used, local = np.unique(cols[keep], return_inverse=True)
-        mat = sparse.csr_matrix((np.ones(local.size, dtype=np.float32), (rows[keep], local)),
-                                shape=(many.shape[0], used.size))
-        num += mat @ (few_t[used] >= t).astype(np.float32)
-    return (num.T if flip else num).astype(np.float64)
+    def __init__(self, counts: np.ndarray) -> None:
+        b = np.asarray(counts)
+        self.n_rows, self.n_cols = b.shape
+        self.col_max = b.max(0).astype(np.int64) if b.size else np.zeros(self.n_cols, np.int64)
+        self.offset = np.concatenate([[0], np.cumsum(self.col_max)[:-1]]).astype(np.int64)
+        self.sums = b.sum(1).astype(np.float64)
+        cols = np.repeat(np.arange(self.n_cols), self.col_max)  # column of each stacked row
+        thresholds = np.arange(cols.size) - np.repeat(self.offset, self.col_max) + 1
+        b_t = np.ascontiguousarray(b.T)
+        self.stack = np.empty((cols.size, self.n_rows), dtype=np.float32)
+        for lo in range(0, cols.size, 1024):  # bounded temporaries for large supports
+            hi = min(lo + 1024, cols.size)
+            self.stack[lo:hi] = b_t[cols[lo:hi]] >= thresholds[lo:hi, None]
+
+    @classmethod
+    def build(cls, counts: np.ndarray) -> MinMaxIndex | None:
+        """Index ``m x d`` counts, or None when they are not non-negative integers."""
+        b = np.asarray(counts)
+        if b.ndim != 2 or not _is_count_matrix(b):
+            return None
+        return cls(b)
+
+    def numerators(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``sum_j min(a_ij, b_kj)`` and row sums of ``n x d`` queries (``n x m``, ``n``).
+
+        The numerators are float32 (exact: sums of 0/1 products), the row sums float64.
+        None when the queries are not non-negative integers or have another width.
+        """
+        a = np.asarray(counts)
+        if a.ndim != 2 or a.shape[1] != self.n_cols:
+            return None
+        rows, cols = _nonzero(a)
+        values = a[rows, cols]
+        if (values < 0).any() or not np.array_equal(values, np.round(values)):
+            return None
+        sums = np.bincount(rows, weights=values, minlength=a.shape[0])
+        reach = np.minimum(values.astype(np.int64), self.col_max[cols])
+        rows, cols, reach = rows[reach > 0], cols[reach > 0], reach[reach > 0]
+        total = int(reach.sum())
+        # nonzero is row-major, so the entries are in CSR order already: within a row
+        # the stacked indices offset[c] + 0 .. reach-1 increase with the column c
+        first = np.cumsum(reach) - reach
+        indices = np.repeat(self.offset[cols] - first, reach) + np.arange(total)
+        indptr = np.zeros(a.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, weights=reach, minlength=a.shape[0]), out=indptr[1:])
+        from scipy import sparse
+
+        query = sparse.csr_matrix((np.ones(total, dtype=np.float32), indices, indptr),
+                                  shape=(a.shape[0], self.stack.shape[0]))
+        return np.asarray(query @ self.stack), sums
+
+    def similarity(self, counts: np.ndarray) -> np.ndarray | None:
+        """MinMax similarities ``n x m`` (float64) of ``n x d`` queries, or None (as above)."""
+        found = self.numerators(counts)
+        if found is None:
+            return None
+        num, sums = found
+        num64 = num.astype(np.float64)
+        den = sums[:, None] + self.sums[None, :]
+        den -= num64
+        out = np.ones_like(num64)
+        np.divide(num64, den, out=out, where=den > 0)
+        return out
+
+
+def _nonzero(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the nonzeros of a 2-D array, row-major.
+
+    Torch's scan is about three times NumPy's on wide fingerprint matrices; read-only
+    arrays (which torch will not wrap) and dtypes it lacks go through NumPy.
+    """
+    if a.flags.writeable and a.dtype in (np.float32, np.float64, np.int64, np.int32):
+        where = torch.nonzero(torch.from_numpy(a)).numpy()
+        return where[:, 0], where[:, 1]
+    rows, cols = np.nonzero(a)
+    return rows, cols
+
+
+def _is_count_matrix(b: np.ndarray) -> bool:
+    """True when every entry of ``b`` is a non-negative integer (checked on nonzeros)."""
+    values = b[b != 0]
+    return bool((values >= 0).all() and np.array_equal(values, np.round(values)))
 
 
 class MinMaxKernel(gpytorch.kernels.Kernel):

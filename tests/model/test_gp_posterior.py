@@ -35,3 +35,40 @@ def test_cholesky_with_jitter_factors_a_singular_gram() -> None:
     torch.testing.assert_close(chol @ chol.T, k, rtol=0, atol=1e-4)
     plain = _gram(n=10)
     torch.testing.assert_close(cholesky_with_jitter(plain), torch.linalg.cholesky(plain))
+
+
+def test_minmax_posterior_through_the_support_index_equals_the_dense_closed_form() -> None:
+    """Prediction on counts runs through the support's MinMax index; same numbers."""
+    import numpy as np
+
+    from e2t_discovery.model.gp_head import GPHead
+
+    rng = np.random.default_rng(5)
+    support = rng.poisson(0.3, size=(80, 50)) * rng.integers(1, 4, size=(80, 50))
+    queries = rng.poisson(0.3, size=(30, 50)) * rng.integers(1, 7, size=(30, 50))
+    y = torch.tensor(support[:, :8].sum(1) * 0.2, dtype=torch.float64)
+    y = (y - y.mean()) / y.std()
+    x = torch.tensor(support, dtype=torch.float64)
+    head = GPHead(x, base="minmax", phi_kernel="none")
+    head.eval()
+    post = head.posterior(x, y)
+    xq = torch.tensor(queries, dtype=torch.float32)  # float32 counts, as screening passes
+    with torch.no_grad():
+        assert post._base_cross(xq) is not None  # the index path, not the kernel's
+        mean, lvar, prior = post.moments(xq)
+    # dense reference: brute-force MinMax blocks, plain linear algebra
+    def brute(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        mins = np.minimum(a[:, None, :], b[None, :, :]).sum(-1)
+        maxs = np.maximum(a[:, None, :], b[None, :, :]).sum(-1)
+        return np.where(maxs > 0, mins / np.where(maxs > 0, maxs, 1), 1.0)
+
+    scale = float(head.base_k.outputscale.detach())
+    noise = float(head.noise_var.detach())
+    k_ss = scale * brute(support, support) + noise * np.eye(len(support))
+    k_sq = scale * brute(support, queries)
+    resid = y.numpy() - float(head.mean_constant.detach())
+    want_mean = float(head.mean_constant.detach()) + k_sq.T @ np.linalg.solve(k_ss, resid)
+    want_var = scale - (k_sq * np.linalg.solve(k_ss, k_sq)).sum(0)
+    np.testing.assert_allclose(mean.numpy(), want_mean, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(lvar.numpy(), want_var, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(prior.numpy(), scale, rtol=1e-12)

@@ -67,3 +67,32 @@ def test_sparse_and_dense_minmax_paths_agree_on_fingerprint_like_counts() -> Non
     np.testing.assert_allclose(sparse[:20, :10].numpy(), _brute(a[:20], b[:10]), rtol=1e-12)
     np.testing.assert_allclose(minmax_similarity(tb, ta.detach()).numpy(), sparse.numpy().T,
                                rtol=1e-12)
+
+
+def test_minmax_index_matches_brute_force_and_refuses_what_it_cannot_do() -> None:
+    from e2t_discovery.model.kernels import MinMaxIndex
+
+    rng = np.random.default_rng(4)
+    support = rng.poisson(0.3, size=(25, 40)) * rng.integers(1, 5, size=(25, 40))
+    support[3] = 0  # an all-zero support row
+    queries = rng.poisson(0.3, size=(60, 40)) * rng.integers(1, 9, size=(60, 40))
+    queries[0] = 0  # all-zero query: similarity 1 to the zero row, 0 elsewhere
+    queries[1, :3] = 50  # counts far above anything indexed
+    index = MinMaxIndex.build(support.astype(np.float32))
+    assert index is not None
+    assert index.stack.shape == (int(support.max(0).sum()), 25)
+    got = index.similarity(queries.astype(np.float64))
+    assert got is not None and got.dtype == np.float64
+    np.testing.assert_allclose(got, _brute(queries, support), rtol=1e-12)
+    assert got[0, 3] == 1.0 and np.all(np.delete(got[0], 3) == 0.0)
+    # through the kernel, either side the larger one: the same numbers
+    sim = MinMaxKernel()(torch.tensor(queries, dtype=torch.float64),
+                         torch.tensor(support, dtype=torch.float64)).to_dense()
+    np.testing.assert_allclose(sim.detach().numpy(), got, rtol=1e-12)
+    # not counts, wrong width, negative: None (callers fall back to the dense kernel)
+    assert MinMaxIndex.build(support + 0.5) is None
+    assert index.similarity(queries[:, :30]) is None
+    assert index.similarity(queries + 0.25) is None
+    negative = queries.copy()
+    negative[2, 0] = -1
+    assert index.similarity(negative) is None
