@@ -11,7 +11,10 @@ Measures, on this machine and in one process, with the shipped PI1070 campaign s
 - ``predict``: mean, std and domain distance of 4,096 candidates with that support,
   single thread and all threads (the first prediction after ``condition``, which builds
   the support's MinMax index and the low-rank variance factor, timed apart);
-- ``--extra 9000``: the same with 10,000 support rows (the exact-GP scale target).
+- ``--extra 9000``: the same with 10,000 support rows (the exact-GP scale target);
+- ``--inducing 1024 2048``: the inducing-point posterior (what a support past
+  ``exact_rows`` gets) forced on that support, against the exact posterior (exact
+  variances, not the low-rank factor, whose own overstatement is reported too).
 - side by side, the BoTorch ``SingleTaskGP`` with the MinMax kernel fitted on the same
   1,000 rows (the GP baseline), so ratios rather than seconds carry across machines.
 
@@ -46,6 +49,48 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def _exact_predict(model: Any, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means and stds with exact variances (the rank-``var_rank`` factor switched off)."""
+    ranks = [post.var_rank for post in model._caches]
+    for post in model._caches:
+        post.var_rank = 0
+    try:
+        mean, std = model.predict(C, return_std=True)
+    finally:
+        for post, rank in zip(model._caches, ranks, strict=True):
+            post.var_rank = rank
+    return np.asarray(mean), np.asarray(std)
+
+
+def _inducing_run(model: Any, C: np.ndarray, m: int) -> dict[str, Any]:
+    """The inducing-point posterior with ``m`` rows on ``model``'s support, against exact.
+
+    ``exact_rows`` is set just below the support size, so the approximation that a
+    support past 20,000 rows gets is measured where the exact answer is still at hand.
+    """
+    import copy
+
+    import torch
+
+    mean0, std0 = _exact_predict(model, C)
+    approx = copy.deepcopy(model)
+    approx.config = approx.config.replace(exact_rows=model.n_support - 1, inducing_rows=m)
+    _, build_s = _timed(approx._refresh_caches)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    approx.predict(C[:16])
+    (mean1, std1), pred_s = _timed(lambda: approx.predict(C, return_std=True))
+    torch.set_num_threads(threads)
+    ratio = np.asarray(std1) / np.asarray(std0)
+    return {"inducing_rows": m, "n_support": model.n_support, "build_s": round(build_s, 2),
+            "predict_per_s_1_thread": round(len(C) / pred_s, 1),
+            "mean_rmse_over_std": round(float(np.sqrt(np.mean((mean1 - mean0) ** 2))
+                                              / np.std(mean0)), 4),
+            "std_ratio_median": round(float(np.median(ratio)), 4),
+            "std_ratio_q05": round(float(np.quantile(ratio, 0.05)), 4),
+            "std_ratio_q95": round(float(np.quantile(ratio, 0.95)), 4)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the measurements; print a table; write JSON."""
     import pandas as pd
@@ -64,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--extra", type=int, default=1000, help="rows added by condition")
     parser.add_argument("--candidates", type=int, default=4096)
+    parser.add_argument("--inducing", type=int, nargs="*", default=[],
+                        help="also force the inducing-point posterior with these many "
+                             "inducing rows on the conditioned support and compare it "
+                             "with the exact one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -95,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     _, pred1_s = _timed(lambda: model.predict_with_distance(C))
     torch.set_num_threads(threads)
     _, gp_pred_s = _timed(lambda: gp.predict(C, return_std=True))
+    approx = [_inducing_run(model, C, m) for m in args.inducing]
+    low_rank = None
+    if model.n_support > 4 * settings.get("var_rank", 256):
+        _, std_exact = _exact_predict(model, C)
+        ratio = np.asarray(model.predict(C, return_std=True)[1]) / std_exact
+        low_rank = {"std_ratio_median": round(float(np.median(ratio)), 4),
+                    "std_ratio_min": round(float(ratio.min()), 4),
+                    "std_ratio_q95": round(float(np.quantile(ratio, 0.95)), 4)}
     record = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "seed": args.seed, **environment_info(), "settings": settings,
@@ -108,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         "predict_per_s_1_thread": round(args.candidates / pred1_s, 1),
         "gp_baseline_predict_per_s": round(args.candidates / gp_pred_s, 1),
         "targets": {"fit_s": 120.0, "condition_s": 1.0},
+        "inducing": approx,
+        "low_rank_variance_vs_exact": low_rank,
     }
     print(f"fit {args.rows} rows: {fit_s:.1f} s (GP baseline {gp_fit_s:.1f} s; target 120 s)")
     print(f"condition to {model.n_support} support rows: {cond_s:.3f} s (target 1 s); "
@@ -115,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"predict mean+std+distance at {model.n_support} rows: "
           f"{args.candidates / pred1_s:,.0f}/s on 1 thread, {args.candidates / pred_s:,.0f}/s "
           f"on {threads} (GP baseline {args.candidates / gp_pred_s:,.0f}/s)")
+    if low_rank is not None:
+        print(f"rank-256 variance factor vs exact variances: std ratio median "
+              f"{low_rank['std_ratio_median']:.3f}, min {low_rank['std_ratio_min']:.3f}")
+    for row in approx:
+        print(f"inducing {row['inducing_rows']:,} of {row['n_support']:,} rows: build "
+              f"{row['build_s']:.1f} s, {row['predict_per_s_1_thread']:,.0f}/s on 1 thread; "
+              f"vs exact: mean RMSE {row['mean_rmse_over_std']:.3f} of the means' std, "
+              f"std ratio median {row['std_ratio_median']:.3f} "
+              f"(5-95% {row['std_ratio_q05']:.3f}-{row['std_ratio_q95']:.3f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1))
     return 0

@@ -14,7 +14,13 @@ from e2t_discovery.model.episodes import EPISODE_POLICIES
 from e2t_discovery.model.presets import PRESETS
 from e2t_discovery.param_types import parameter_types, type_problem
 
-__all__ = ["SurrogateConfig"]
+__all__ = ["EXACT_ROWS", "INDUCING_ROWS", "SurrogateConfig"]
+
+#: GPyTorch switches from Cholesky to conjugate gradients above 800 rows by default; the
+#: GP head stays exact (Cholesky) up to this many support rows (``exact_rows``).
+EXACT_ROWS = 20_000
+#: Inducing points of the GP head's posterior past ``exact_rows`` (``inducing_rows``).
+INDUCING_ROWS = 2048
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "encoder": ("mlp", "graph"),
@@ -86,7 +92,13 @@ class SurrogateConfig:
         var_rank: GP head: predictive variances through a cached rank-``var_rank``
             factor once the support holds more than ``4 * var_rank`` rows (screening cost
             ``var_rank x n`` instead of ``n x n`` per candidate; variances can only be
-            overstated); 0 keeps them exact. Joint posteriors are always exact.
+            overstated); 0 keeps them exact. Joint posteriors are exact up to
+            ``exact_rows``.
+        exact_rows: GP head: support rows (training + conditioned) up to which the
+            posterior is exact (Cholesky); past them it is approximated with
+            ``inducing_rows`` inducing points drawn from the support (DTC; accuracy loss
+            measured by ``scripts/bench_gp_head.py --inducing``).
+        inducing_rows: GP head: inducing points of that approximation.
         ridge_lambda: Initial (``bayes``) or fixed (``ridge``) ridge penalty.
         loss: ``nll`` (Gaussian NLL of the query) or ``mse``.
         policy: Episode policy: ``gkfold``, ``softgkfold`` or ``same``.
@@ -133,6 +145,8 @@ class SurrogateConfig:
     min_improvement: float = 0.005
     gate: str = "every_domain"
     var_rank: int = 256
+    exact_rows: int = EXACT_ROWS
+    inducing_rows: int = INDUCING_ROWS
     ridge_lambda: float = 1.0
     loss: str = "nll"
     policy: str = "gkfold"
@@ -165,7 +179,8 @@ class SurrogateConfig:
             if value not in choices:
                 raise _invalid(name, value, f"use one of {', '.join(choices)}")
         for name in ("embed_dim", "n_support", "n_query", "n_ways", "steps", "ensemble",
-                     "eval_every", "patience", "batch_size", "episodes_per_step"):
+                     "eval_every", "patience", "batch_size", "episodes_per_step",
+                     "exact_rows", "inducing_rows"):
             if getattr(self, name) < 1:
                 raise _invalid(name, getattr(self, name), "must be >= 1")
         for name in ("kernel_dim", "var_rank", "linear_dim", "seed"):

@@ -38,15 +38,17 @@ from gpytorch.kernels import AdditiveKernel, Kernel, LinearKernel, RBFKernel, Sc
 from gpytorch.priors import LogNormalPrior
 from torch import Tensor, nn
 
+from e2t_discovery.model.config import EXACT_ROWS, INDUCING_ROWS
 from e2t_discovery.model.encoder import MLPEncoder
-from e2t_discovery.model.gp_posterior import GPPosterior, cholesky_with_jitter
+from e2t_discovery.model.gp_posterior import (
+    GPPosterior,
+    InducingPosterior,
+    cholesky_with_jitter,
+)
 from e2t_discovery.model.kernels import InputMap, MappedKernel, MinMaxKernel
 
-__all__ = ["EXACT_ROWS", "GPHead", "gaussian_query_loss"]
+__all__ = ["EXACT_ROWS", "INDUCING_ROWS", "GPHead", "gaussian_query_loss"]
 
-#: GPyTorch switches from Cholesky to conjugate gradients above 800 rows by default; we
-#: stay exact (Cholesky) up to this many support rows.
-EXACT_ROWS = 20_000
 #: L-BFGS iterations of the marginal-likelihood warm start. Exact gradients let L-BFGS
 #: run for thousands of iterations on RBF-ARD (HOIP: 94 lengthscales, ~1 s each); 100
 #: iterations reach R2 0.86 on HOIP-PbI, as the uncapped conjugate-gradient fit does.
@@ -228,7 +230,8 @@ class GPHead(nn.Module):
 
     # ---------------------------------------------------------------- closed forms
     def posterior(self, x: Tensor, y: Tensor, base: Tensor | None = None,
-                  var_rank: int = 0) -> GPPosterior:
+                  var_rank: int = 0, exact_rows: int = EXACT_ROWS,
+                  inducing_rows: int = INDUCING_ROWS) -> GPPosterior | InducingPosterior:
         """Condition on a support set (``n x d`` raw inputs, ``n`` standardized targets).
 
         Args:
@@ -236,7 +239,12 @@ class GPHead(nn.Module):
             base: Precomputed unscaled base Gram ``n x n``, or None.
             var_rank: Keep a rank-``var_rank`` variance factor when the support holds more
                 than ``4 * var_rank`` rows (0: variances always exact).
+            exact_rows: Past this many support rows the posterior is approximated with
+                ``inducing_rows`` inducing points (:class:`InducingPosterior`).
+            inducing_rows: Inducing points of the approximation.
         """
+        if x.shape[0] > exact_rows:
+            return InducingPosterior.build(self, x.to(torch.float64), y, inducing_rows)
         x = x.to(torch.float64)
         e = self.embed(x)
         k = self.gram(x, x, base, e, e)

@@ -23,7 +23,8 @@ from e2t_discovery.model.kernels import MinMaxIndex
 if TYPE_CHECKING:
     from e2t_discovery.model.gp_head import GPHead
 
-__all__ = ["GPPosterior", "cholesky_with_jitter", "variance_root"]
+__all__ = ["GPPosterior", "InducingPosterior", "cholesky_with_jitter",
+           "indexed_base_cross", "variance_root"]
 
 _JITTER = 1e-8
 
@@ -78,23 +79,9 @@ class GPPosterior:
         return self.head.gram(self.x, x, base=base, e1=self.embedding, e2=e)  # n x m
 
     def _base_cross(self, x: Tensor) -> Tensor | None:
-        """Unscaled MinMax block ``n x m`` through the support's index, or None.
-
-        Used for a fixed MinMax base on CPU count inputs without gradients (prediction and
-        screening): the support is indexed once (:class:`MinMaxIndex`), on first use, and
-        each batch of candidates is one sparse product against it. None elsewhere (other
-        kernels, GPU, gradients, inputs that are not counts): the kernel computes the block.
-        """
-        if (not self.head.base_is_fixed or x.dim() != 2 or x.device.type != "cpu"
-                or self.x.device.type != "cpu" or x.requires_grad):
-            return None
-        if self._index is None:
-            self._index = MinMaxIndex.build(self.x.detach().numpy()) or False
-        if self._index is False:
-            return None
-        assert isinstance(self._index, MinMaxIndex)
-        sim = self._index.similarity(x.detach().numpy())
-        return None if sim is None else torch.from_numpy(sim).T
+        """Unscaled MinMax block ``n x m`` through the support's index, or None."""
+        self._index, block = indexed_base_cross(self.head, self.x, x, self._index)
+        return block
 
     def mean(self, x: Tensor) -> Tensor:
         """Predictive mean (``m x d`` -> ``m``)."""
@@ -122,6 +109,129 @@ class GPPosterior:
                                           upper=False)
         v = v.reshape(v.shape[0], *batch, q).movedim(0, -1)  # ... x q x n
         return self.head.gram(x, x) - v @ v.transpose(-1, -2)
+
+
+def indexed_base_cross(head: GPHead, rows: Tensor, x: Tensor,
+                       index: MinMaxIndex | bool | None
+                       ) -> tuple[MinMaxIndex | bool | None, Tensor | None]:
+    """Unscaled MinMax block ``rows x x`` (``n x m``) through an index of ``rows``, or None.
+
+    Used for a fixed MinMax base on CPU count inputs without gradients (prediction and
+    screening): ``rows`` are indexed once (:class:`MinMaxIndex`; pass back the returned
+    index, None the first time, False once it is known not to apply), and each batch of
+    candidates is one sparse product against it. None elsewhere (other kernels, GPU,
+    gradients, inputs that are not counts): the kernel computes the block.
+    """
+    if (not head.base_is_fixed or x.dim() != 2 or x.device.type != "cpu"
+            or rows.device.type != "cpu" or x.requires_grad):
+        return index, None
+    if index is None:
+        index = MinMaxIndex.build(rows.detach().numpy()) or False
+    if index is False:
+        return index, None
+    assert isinstance(index, MinMaxIndex)
+    sim = index.similarity(x.detach().numpy())
+    return index, (None if sim is None else torch.from_numpy(sim).T)
+
+
+@dataclass
+class InducingPosterior:
+    """The head's posterior past ``exact_rows`` support rows: inducing points (DTC).
+
+    ``m`` inducing inputs ``Z`` are rows of the support drawn at random with a fixed seed
+    (save -> load reproduces them). With ``A = s2 K_ZZ + K_ZS K_SZ`` (accumulated over
+    chunks of the support, so ``K_SZ`` is never held whole), the deterministic training
+    conditional (Quiñonero-Candela & Rasmussen 2005) gives mean ``m + k_xZ A^-1 K_ZS
+    (y - m)`` and latent covariance ``k(x, x') - k_xZ K_ZZ^-1 k_Zx' + s2 k_xZ A^-1 k_Zx'``.
+    With every support row inducing it is the exact posterior. Memory ``m^2`` and cost
+    ``n m^2`` to build, ``m`` kernel evaluations per candidate. The accuracy lost against
+    the exact posterior is measured by ``scripts/bench_gp_head.py --inducing``.
+
+    Attributes:
+        head: The head whose kernel and noise it uses.
+        x: ``m x d`` inducing inputs (raw).
+        chol_zz: Lower Cholesky factor of ``K_ZZ`` (jittered).
+        chol_a: Lower Cholesky factor of ``A``.
+        beta: ``m`` vector ``A^-1 K_ZS (y - m)``.
+        embedding: ``m x p`` learned embeddings of ``Z`` (None without phi).
+        n_support: Rows of the support it summarizes.
+    """
+
+    head: GPHead
+    x: Tensor
+    chol_zz: Tensor
+    chol_a: Tensor
+    beta: Tensor
+    embedding: Tensor | None
+    n_support: int
+    _index: MinMaxIndex | bool | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def build(cls, head: GPHead, x: Tensor, y: Tensor, m: int,
+              chunk: int = 4096) -> InducingPosterior:
+        """Summarize the support ``x`` (``n x d``), ``y`` (``n``) with ``m`` inducing rows."""
+        n = x.shape[0]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            pick = torch.randperm(n)[: min(m, n)].sort().values.to(x.device)
+        z = x[pick]
+        e_z = head.embed(z)
+        k_zz = head.gram(z, z, e1=e_z, e2=e_z)
+        noise = head.noise_var
+        a = noise * k_zz
+        resid = y.to(torch.float64) - head.mean_constant
+        b = torch.zeros(z.shape[0], dtype=torch.float64, device=x.device)
+        index: MinMaxIndex | bool | None = None
+        for lo in range(0, n, chunk):
+            xc = x[lo:lo + chunk]
+            index, base = indexed_base_cross(head, z, xc, index)
+            k = head.gram(z, xc, base=base, e1=e_z, e2=head.embed(xc))  # m x c
+            a = a + k @ k.T
+            b = b + k @ resid[lo:lo + chunk]
+        chol_a = cholesky_with_jitter(0.5 * (a + a.T))
+        beta = torch.cholesky_solve(b.unsqueeze(-1), chol_a).squeeze(-1)
+        post = cls(head, z, cholesky_with_jitter(k_zz), chol_a, beta, e_z, n)
+        post._index = index
+        return post
+
+    @property
+    def noise_var(self) -> Tensor:
+        """Observation-noise variance ``s2`` (scalar tensor)."""
+        return self.head.noise_var
+
+    def _cross(self, x: Tensor, e: Tensor | None) -> Tensor:
+        self._index, base = indexed_base_cross(self.head, self.x, x, self._index)
+        return self.head.gram(self.x, x, base=base, e1=self.embedding, e2=e)  # m x k
+
+    def _solves(self, k_zx: Tensor) -> tuple[Tensor, Tensor]:
+        q = torch.linalg.solve_triangular(self.chol_zz, k_zx, upper=False)
+        s = torch.linalg.solve_triangular(self.chol_a, k_zx, upper=False)
+        return q, s
+
+    def mean(self, x: Tensor) -> Tensor:
+        """Predictive mean (``k x d`` -> ``k``)."""
+        k_zx = self._cross(x, self.head.embed(x))
+        return self.head.mean_constant + k_zx.transpose(-1, -2) @ self.beta
+
+    def moments(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mean, latent variance and prior variance of ``k x d`` inputs (each ``k``)."""
+        e = self.head.embed(x)
+        k_zx = self._cross(x, e)
+        mean = self.head.mean_constant + k_zx.transpose(-1, -2) @ self.beta
+        q, s = self._solves(k_zx)
+        prior = self.head.diag(x, e=e)
+        lvar = prior - (q * q).sum(0) + self.noise_var * (s * s).sum(0)
+        return mean, lvar.clamp_min(1e-12), prior
+
+    def joint_cov(self, x: Tensor) -> Tensor:
+        """Latent joint covariance: ``... x q x d`` -> ``... x q x q``."""
+        batch, q_len = x.shape[:-2], x.shape[-2]
+        flat = x.reshape(-1, x.shape[-1])
+        q, s = self._solves(self._cross(flat, self.head.embed(flat)))
+        q = q.reshape(q.shape[0], *batch, q_len).movedim(0, -1)
+        s = s.reshape(s.shape[0], *batch, q_len).movedim(0, -1)
+        return (self.head.gram(x, x) - q @ q.transpose(-1, -2)
+                + self.noise_var * (s @ s.transpose(-1, -2)))
 
 
 def variance_root(k: Tensor | Callable[[Tensor], Tensor], noise_var: Tensor, rank: int,

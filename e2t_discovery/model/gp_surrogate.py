@@ -40,7 +40,7 @@ from e2t_discovery.exceptions import ModelError
 from e2t_discovery.model.config import SurrogateConfig
 from e2t_discovery.model.episodes import EpisodeSampler
 from e2t_discovery.model.gp_head import GPHead, gaussian_query_loss
-from e2t_discovery.model.gp_posterior import GPPosterior
+from e2t_discovery.model.gp_posterior import GPPosterior, InducingPosterior
 from e2t_discovery.model.surrogate import E2TSurrogate
 from e2t_discovery.model.training import adapt_episodes, split_validation, training_sampler
 from e2t_discovery.progress import Progress
@@ -292,10 +292,13 @@ class GPHeadSurrogate(E2TSurrogate):
     def _refresh_caches(self) -> None:
         x, ys = self._x(self._X), self._ys()
         with torch.no_grad():
-            self._caches = [m.posterior(x, ys, var_rank=self.config.var_rank)  # type: ignore[misc]
+            cfg = self.config
+            self._caches = [m.posterior(x, ys, var_rank=cfg.var_rank,  # type: ignore[misc]
+                                        exact_rows=cfg.exact_rows,
+                                        inducing_rows=cfg.inducing_rows)
                             for m in self.members]
 
-    def _posts(self) -> list[GPPosterior]:
+    def _posts(self) -> list[GPPosterior | InducingPosterior]:
         return self._caches  # type: ignore[return-value]
 
     def _member_moments(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -325,3 +325,38 @@ def test_scaling_variances_down_keeps_the_noise_above_its_bound(task) -> None:
     head.scale_variances(1e-9)
     assert float(head.noise_var) > floor
     assert float(head.base_k.outputscale) == pytest.approx(scale * 1e-9)
+
+
+def test_inducing_posterior_past_exact_rows_is_exact_with_every_row_and_close_with_fewer(
+) -> None:
+    """Past ``exact_rows`` the head uses inducing points; all rows inducing = exact GP."""
+    import copy
+
+    from e2t_discovery.model.gp_posterior import GPPosterior, InducingPosterior
+
+    data = _counts(n=300, d=60)
+    exact = E2TSurrogate(**{**FAST, "steps": 1}).fit(data["X"], data["y"], data["g"],
+                                                   progress=False)
+    assert isinstance(exact._caches[0], GPPosterior)
+    rng = np.random.default_rng(7)
+    Xt = rng.poisson(0.5, size=(120, 60)).astype(np.float64)
+    m0, s0 = exact.predict(Xt, return_std=True)
+    _, cov0 = exact.posterior(Xt[:6])
+    full = copy.deepcopy(exact)
+    full.config = full.config.replace(exact_rows=100, inducing_rows=300)
+    full._refresh_caches()
+    assert isinstance(full._caches[0], InducingPosterior)
+    m1, s1 = full.predict(Xt, return_std=True)
+    np.testing.assert_allclose(m1, m0, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(s1, s0, rtol=1e-6)
+    _, cov1 = full.posterior(Xt[:6])
+    np.testing.assert_allclose(cov1, cov0, rtol=1e-5, atol=1e-9)
+    few = copy.deepcopy(exact)
+    few.config = few.config.replace(exact_rows=100, inducing_rows=120)
+    few._refresh_caches()
+    assert few._caches[0].x.shape[0] == 120 and few._caches[0].n_support == 300
+    m2, s2 = few.predict(Xt, return_std=True)
+    assert np.all(np.isfinite(m2)) and np.all(s2 > 0)
+    assert np.sqrt(np.mean((m2 - m0) ** 2)) < 0.5 * np.std(m0)  # an approximation, not noise
+    with pytest.raises(ConfigError, match="inducing_rows"):
+        E2TSurrogate(**FAST, inducing_rows=0)
