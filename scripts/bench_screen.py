@@ -222,22 +222,12 @@ def _raw_rdkit_rate(lib: Path, n_sample: int) -> float:
     No canonical SMILES, no checks, no array assembly: the ceiling any screen of these
     fingerprints is measured against.
     """
-    from rdkit import Chem, RDLogger
-    from rdkit.Chem import rdFingerprintGenerator
-
-    RDLogger.DisableLog("rdApp.*")
-    items = _sample_items(lib, n_sample)
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=3, fpSize=2048)
-    start = time.perf_counter()
-    for smi in items:
-        mol = Chem.MolFromSmiles(smi)
-        if mol is not None:
-            gen.GetCountFingerprintAsNumPy(mol)
-    return len(items) / (time.perf_counter() - start)
+    return _raw_loop(_sample_items(lib, n_sample))
 
 
-def _raw_worker(items: list[str]) -> float:
-    """One process of :func:`_raw_parallel_rate`: the bare RDKit loop, items per second."""
+def _raw_loop(items: list[str]) -> float:
+    """The bare RDKit loop over ``items``, items per second (also one process of
+    :func:`_raw_parallel_rate`)."""
     from rdkit import Chem, RDLogger
     from rdkit.Chem import rdFingerprintGenerator
 
@@ -261,7 +251,7 @@ def _raw_parallel_rate(lib: Path, n_sample: int, workers: int) -> float:
 
     items = _sample_items(lib, n_sample)
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        return float(sum(pool.map(_raw_worker, [items] * workers)))
+        return float(sum(pool.map(_raw_loop, [items] * workers)))
 
 
 def _model_rate(model_dir: Path, lib: Path, n_rows: int = 4096) -> float:

@@ -107,7 +107,7 @@ class GPPosterior:
         flat = x.reshape(-1, x.shape[-1])
         v = torch.linalg.solve_triangular(self.chol, self._cross(flat, self.head.embed(flat)),
                                           upper=False)
-        v = v.reshape(v.shape[0], *batch, q).movedim(0, -1)  # ... x q x n
+        v = _batch_last(v, batch, q)  # ... x q x n
         return self.head.gram(x, x) - v @ v.transpose(-1, -2)
 
 
@@ -228,10 +228,14 @@ class InducingPosterior:
         batch, q_len = x.shape[:-2], x.shape[-2]
         flat = x.reshape(-1, x.shape[-1])
         q, s = self._solves(self._cross(flat, self.head.embed(flat)))
-        q = q.reshape(q.shape[0], *batch, q_len).movedim(0, -1)
-        s = s.reshape(s.shape[0], *batch, q_len).movedim(0, -1)
+        q, s = _batch_last(q, batch, q_len), _batch_last(s, batch, q_len)
         return (self.head.gram(x, x) - q @ q.transpose(-1, -2)
                 + self.noise_var * (s @ s.transpose(-1, -2)))
+
+
+def _batch_last(v: Tensor, batch: torch.Size, q: int) -> Tensor:
+    """``r x (b q)`` solves of flattened ``... x q`` inputs -> ``... x q x r``."""
+    return v.reshape(v.shape[0], *batch, q).movedim(0, -1)
 
 
 def variance_root(k: Tensor | Callable[[Tensor], Tensor], noise_var: Tensor, rank: int,

@@ -130,7 +130,7 @@ class MinMaxIndex:
             return None
         rows, cols = _nonzero(a)
         values = a[rows, cols]
-        if (values < 0).any() or not np.array_equal(values, np.round(values)):
+        if not _are_counts(values):
             return None
         sums = np.bincount(rows, weights=values, minlength=a.shape[0])
         reach = np.minimum(values.astype(np.int64), self.col_max[cols])
@@ -177,7 +177,11 @@ def _nonzero(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _is_count_matrix(b: np.ndarray) -> bool:
     """True when every entry of ``b`` is a non-negative integer (checked on nonzeros)."""
-    values = b[b != 0]
+    return _are_counts(b[b != 0])
+
+
+def _are_counts(values: np.ndarray) -> bool:
+    """True when every value is a non-negative integer."""
     return bool((values >= 0).all() and np.array_equal(values, np.round(values)))
 
 
