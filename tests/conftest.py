@@ -32,14 +32,25 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    """A real local Ray with two CPUs, shared by every test that needs it."""
+    """A real local Ray with two CPUs, shared by every test that needs it.
+
+    Its session files go to a short folder of ``/tmp`` (Ray's socket paths must stay
+    under 107 bytes), removed afterwards, not to Ray's default ``/tmp/ray``.
+    """
+    import shutil
+    import tempfile
+
     import ray
 
+    temp = None
     if not ray.is_initialized():
+        temp = tempfile.mkdtemp(prefix="e2t-ray-test-", dir="/tmp")
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+                 configure_logging=False, _temp_dir=temp)
     yield
     ray.shutdown()
+    if temp is not None:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,11 @@ down when the outermost session ends, only if we started it. A Ray already runni
 this process (a test fixture, a user's notebook) or a cluster named by ``address`` /
 ``RAY_ADDRESS`` is used as it is and left running.
 
+Clean: a local Ray started here keeps its session files (sockets, logs, spilled objects)
+in a fresh ``e2t-ray-*`` folder of the temporary directory (``RAY_TMPDIR`` if set),
+removed when the session shuts Ray down, instead of Ray's default ``/tmp/ray`` that
+outlives the command.
+
 Quiet: no dashboard, no worker logs on the driver, and Ray's own log records (its
 "Token authentication is enabled …" banner among them: token authentication itself stays
 on) go to a file when the session names one (the campaign's ``logs/ray.log``), never to
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +41,7 @@ class _Session:
     log_file: Path | None
     started: bool = False
     saved: tuple[list[logging.Handler], bool, int] | None = None
+    temp_dir: str | None = None
 
 
 _SESSIONS: list[_Session] = []
@@ -60,6 +68,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
             import ray
 
             ray.shutdown()
+        if session.temp_dir is not None:
+            shutil.rmtree(session.temp_dir, ignore_errors=True)
         _detach(session)
 
 
@@ -87,6 +97,9 @@ def ensure_ray() -> bool:
                               "configure_logging": True, "logging_level": logging.ERROR}
     if address is None:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+        owner.temp_dir = _session_dir()
+        if owner.temp_dir is not None:
+            kwargs["_temp_dir"] = owner.temp_dir
     else:  # an existing cluster refuses num_cpus, and keeps its own auth mode
         kwargs["address"] = address
     saved = _logger_state()
@@ -95,6 +108,23 @@ def ensure_ray() -> bool:
     owner.saved = saved
     _route_ray_logs(log_file)
     return True
+
+
+#: Ray puts sockets at ``<temp>/session_<date>_<time>_<pid>/sockets/plasma_store`` (64
+#: characters after ``<temp>`` with a 7-digit pid), and an AF_UNIX path holds at most 107
+#: bytes: deeper temp folders keep Ray's default.
+_RAY_SOCKET_SUFFIX = 64
+_UNIX_PATH_MAX = 107
+
+
+def _session_dir() -> str | None:
+    """A fresh ``e2t-ray-*`` folder for Ray's session files, or None if its sockets'
+    paths would be too long (Ray then uses its own default folder)."""
+    parent = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
+    if len(os.path.abspath(parent)) + len("/e2t-ray-xxxxxxxx") + _RAY_SOCKET_SUFFIX \
+            > _UNIX_PATH_MAX:
+        return None
+    return tempfile.mkdtemp(prefix="e2t-ray-", dir=parent)
 
 
 def _logger_state() -> tuple[list[logging.Handler], bool, int]:
