@@ -121,52 +121,76 @@ def canonical_psmiles(smiles: str) -> str:
 class PolymerFeaturizer(Featurizer):
     """p-SMILES -> Morgan (ECFP-like) *count* fingerprint, folded to ``n_bits`` columns.
 
-    The paper's input is radius 3 and 2048 bits. Counts are returned as float32.
+    The paper's input is radius 3 and 2048 bits. Counts are returned as float32. With a
+    list of radii (e.g. ``radius=[0, 1, 2, 3]``) the output is one ``n_bits`` block per
+    radius, side by side in the given order: the Morgan count fingerprint of each radius
+    (environments up to that radius), for the GP head's blocked MinMax kernel
+    (``base_blocks`` = the number of radii), which weighs the radii against each other.
 
     Args:
-        radius: Morgan radius (3 = ECFP6-like).
-        n_bits: Length of the folded fingerprint.
+        radius: Morgan radius (3 = ECFP6-like), or a list of distinct radii (one block
+            each).
+        n_bits: Length of each folded fingerprint.
 
     Raises:
-        FeaturizationError: if ``radius`` < 0 or ``n_bits`` < 1.
+        FeaturizationError: if a radius is < 0 or repeated, or ``n_bits`` < 1.
     """
 
     kind = "polymer"
 
-    def __init__(self, radius: int = 3, n_bits: int = 2048) -> None:
-        if radius < 0:
+    def __init__(self, radius: int | list[int] | tuple[int, ...] = 3, n_bits: int = 2048) -> None:
+        radii = [radius] if isinstance(radius, int | np.integer) else list(radius)
+        if not radii or not all(isinstance(r, int | np.integer) for r in radii):
+            raise FeaturizationError(f"polymer radius must be an integer or a list of "
+                                     f"integers, got {radius!r}")
+        if min(radii) < 0:
             raise FeaturizationError(f"polymer radius must be >= 0, got {radius}")
+        if len(set(radii)) != len(radii):
+            raise FeaturizationError(f"polymer radii must be distinct, got {radius}")
         if n_bits < 1:
             raise FeaturizationError(f"polymer n_bits must be >= 1, got {n_bits}")
-        self.radius = int(radius)
+        self.radius: int | list[int] = (int(radii[0]) if isinstance(radius, int | np.integer)
+                                        else [int(r) for r in radii])
         self.n_bits = int(n_bits)
-        self._generator = self._make_generator()
+        self._generators = self._make_generators()
 
-    def _make_generator(self) -> Any:
-        """Build the Morgan generator once; RDKit's default invariants ignore chirality."""
-        return rdFingerprintGenerator.GetMorganGenerator(radius=self.radius, fpSize=self.n_bits)
+    @property
+    def radii(self) -> list[int]:
+        """The radii of the output blocks, in column order."""
+        return [self.radius] if isinstance(self.radius, int) else list(self.radius)
+
+    def _make_generators(self) -> list[Any]:
+        """Build the Morgan generators once; RDKit's default invariants ignore chirality."""
+        return [rdFingerprintGenerator.GetMorganGenerator(radius=r, fpSize=self.n_bits)
+                for r in self.radii]
 
     def __repr__(self) -> str:
         return f"PolymerFeaturizer(radius={self.radius}, n_bits={self.n_bits})"
 
-    def __getstate__(self) -> dict[str, int]:
+    def __getstate__(self) -> dict[str, Any]:
         """Pickle the parameters only (RDKit generators cannot be pickled, e.g. to Ray)."""
         return {"radius": self.radius, "n_bits": self.n_bits}
 
-    def __setstate__(self, state: dict[str, int]) -> None:
-        """Rebuild the featurizer, generator included, from pickled parameters."""
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild the featurizer, generators included, from pickled parameters."""
         self.radius = state["radius"]
         self.n_bits = state["n_bits"]
-        self._generator = self._make_generator()
+        self._generators = self._make_generators()
+
+    def _counts(self, mol: Chem.Mol) -> np.ndarray:
+        if len(self._generators) == 1:
+            counts = self._generators[0].GetCountFingerprintAsNumPy(mol)
+            return np.asarray(counts, dtype=np.float32)
+        return np.concatenate([g.GetCountFingerprintAsNumPy(mol) for g in self._generators]
+                              ).astype(np.float32)
 
     def featurize_one(self, item: Any) -> np.ndarray:
-        """Return the ``n_bits`` count fingerprint (float32) of one p-SMILES.
+        """Return the count fingerprint (float32, ``n_features``) of one p-SMILES.
 
         Raises:
             TypeError, ValueError: with a reason, as :func:`parse_psmiles`.
         """
-        counts = self._generator.GetCountFingerprintAsNumPy(parse_psmiles(item))
-        return np.asarray(counts, dtype=np.float32)
+        return self._counts(parse_psmiles(item))
 
     def featurize_canonical_one(self, item: Any) -> tuple[str, np.ndarray]:
         """Return :func:`canonical_psmiles` of one p-SMILES and its fingerprint, parsing once.
@@ -175,14 +199,13 @@ class PolymerFeaturizer(Featurizer):
             TypeError, ValueError: with a reason, as :func:`parse_psmiles`.
         """
         mol = parse_psmiles(item)
-        counts = self._generator.GetCountFingerprintAsNumPy(mol)
-        return _canonical_smiles(mol), np.asarray(counts, dtype=np.float32)
+        return _canonical_smiles(mol), self._counts(mol)
 
     def feature_labels(self) -> list[str]:
-        """Return ``morgan_r{radius}_{bit}`` for each of the ``n_bits`` columns."""
-        return [f"morgan_r{self.radius}_{i}" for i in range(self.n_bits)]
+        """Return ``morgan_r{radius}_{bit}`` for each column (block by block)."""
+        return [f"morgan_r{r}_{i}" for r in self.radii for i in range(self.n_bits)]
 
     @property
     def n_features(self) -> int:
-        """Number of feature columns (``n_bits``)."""
-        return self.n_bits
+        """Number of feature columns (``n_bits`` per radius)."""
+        return self.n_bits * len(self.radii)

@@ -74,6 +74,11 @@ class SurrogateConfig:
         base_kernel: Fixed part of the GP head's kernel: ``minmax`` (Tanimoto on count
             fingerprints), ``rbf`` (RBF-ARD), ``rbf_linear`` (RBF-ARD + linear), or
             ``auto`` (``minmax`` for non-negative integer inputs, else ``rbf_linear``).
+        base_blocks: GP head, ``minmax`` base: the inputs are this many equal column
+            blocks (Morgan counts of several radii, ``PolymerFeaturizer(radius=[0, 1, 2,
+            3])``) and the base kernel is a weighted sum of the blocks' MinMax kernels,
+            block weights fitted by marginal likelihood with the other hyperparameters
+            (and on episodes with ``train_base``). 1 = one MinMax kernel on all columns.
         phi_kernel: Kernel on the learned embedding in the GP head: ``rbf``, ``linear``
             or ``none`` (the head is then a GP with episodically tuned hyperparameters).
         phi_scale: Initial scale ``s_phi`` of the learned kernel (standardized units).
@@ -137,6 +142,7 @@ class SurrogateConfig:
     kernel: str = "tanimoto"
     head: str = "auto"
     base_kernel: str = "auto"
+    base_blocks: int = 1
     phi_kernel: str = "rbf"
     phi_scale: float = 0.05
     hyper_lr: float = 0.02
@@ -180,7 +186,7 @@ class SurrogateConfig:
                 raise _invalid(name, value, f"use one of {', '.join(choices)}")
         for name in ("embed_dim", "n_support", "n_query", "n_ways", "steps", "ensemble",
                      "eval_every", "patience", "batch_size", "episodes_per_step",
-                     "exact_rows", "inducing_rows"):
+                     "exact_rows", "inducing_rows", "base_blocks"):
             if getattr(self, name) < 1:
                 raise _invalid(name, getattr(self, name), "must be >= 1")
         for name in ("kernel_dim", "var_rank", "linear_dim", "seed"):
@@ -189,6 +195,10 @@ class SurrogateConfig:
         for name in ("phi_scale", "hyper_lr", "lr", "ridge_lambda", "input_clip"):
             if not getattr(self, name) > 0:
                 raise _invalid(name, getattr(self, name), "must be > 0")
+        if self.base_blocks > 1 and self.base_kernel not in ("minmax", "auto"):
+            raise _invalid("base_blocks", self.base_blocks,
+                           "blocks are MinMax blocks of count fingerprints: set "
+                           "base_kernel='minmax' (or base_blocks=1)")
         if self.n_clusters < 2:
             raise _invalid("n_clusters", self.n_clusters, "k-means needs >= 2 clusters")
         if self.support_ways is not None and self.support_ways < 1:

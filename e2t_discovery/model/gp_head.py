@@ -6,7 +6,9 @@ strong fixed kernel on the inputs *and* the learned features::
 
     k(x, x') = s_b * k_base(x, x') [+ s_l * <z, z'>] + s_phi * k_phi(phi(z), phi(z'))
 
-- ``k_base``: ``minmax`` (Tanimoto on count fingerprints, raw counts) or ``rbf`` (RBF-ARD
+- ``k_base``: ``minmax`` (Tanimoto on count fingerprints, raw counts; with ``blocks``, a
+  weighted sum of MinMax kernels on column blocks such as fingerprints of several Morgan
+  radii, weights fitted with the other hyperparameters) or ``rbf`` (RBF-ARD
   on inputs scaled to the training unit cube, BoTorch's dimension-scaled lengthscale
   prior, as BoTorch's default ``SingleTaskGP``); ``rbf_linear`` adds a linear kernel on
   the standardized inputs ``z`` (lets predictions follow a trend beyond the data).
@@ -74,20 +76,26 @@ class GPHead(nn.Module):
         log1p: ``log1p`` count inputs before standardizing them for ``phi``.
         clip: Bound on standardized inputs.
         phi_scale: Initial ``s_phi`` (standardized target units).
+        blocks: ``minmax`` only: the inputs are this many equal column blocks (e.g.
+            Morgan counts of several radii) and ``k_base`` is a weighted sum of their
+            MinMax kernels (:class:`~e2t_discovery.model.kernels.MinMaxKernel`).
     """
 
     def __init__(self, x: Tensor, base: str = "rbf_linear", phi_kernel: str = "rbf",
                  hidden: Sequence[int] = (128, 128), embed_dim: int = 16,
                  dropout: float = 0.2, layer_norm: bool = True, linear_dim: int = 0,
-                 log1p: bool = False, clip: float = 10.0, phi_scale: float = 0.05) -> None:
+                 log1p: bool = False, clip: float = 10.0, phi_scale: float = 0.05,
+                 blocks: int = 1) -> None:
         super().__init__()
         x = x.to(torch.float64)
         d = x.shape[-1]
         self.base_name, self.phi_name = base, phi_kernel
         self.standardize = InputMap.standardize(x, log1p=log1p, clip=clip)
         base_kernel: Kernel
+        if blocks > 1 and base != "minmax":
+            raise ValueError(f"blocks={blocks} needs base='minmax', got {base!r}")
         if base == "minmax":
-            base_kernel = MinMaxKernel()
+            base_kernel = MinMaxKernel(blocks)
         else:
             rbf = _dim_scaled_rbf(d)
             base_kernel = MappedKernel(rbf, InputMap.unit_cube(x))
@@ -198,7 +206,8 @@ class GPHead(nn.Module):
 
     @property
     def base_is_fixed(self) -> bool:
-        """True when the base kernel has no hyperparameter besides its scale."""
+        """True for MinMax: ``k(x, x) = 1``, and a Gram matrix that only its scale (and,
+        with blocks, its block weights) multiplies, so it can be computed once."""
         return self.base_name == "minmax"
 
     @property

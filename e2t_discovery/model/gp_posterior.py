@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from e2t_discovery.model.kernels import MinMaxIndex
+from e2t_discovery.model.kernels import BlockMinMaxIndex, MinMaxIndex
 
 if TYPE_CHECKING:
     from e2t_discovery.model.gp_head import GPHead
@@ -27,6 +27,8 @@ __all__ = ["GPPosterior", "InducingPosterior", "cholesky_with_jitter",
            "indexed_base_cross", "variance_root"]
 
 _JITTER = 1e-8
+#: A posterior's support index: None = not built yet, False = does not apply.
+_Index = MinMaxIndex | BlockMinMaxIndex | bool | None
 
 
 @dataclass
@@ -49,7 +51,7 @@ class GPPosterior:
     embedding: Tensor | None = None
     var_rank: int = 0
     _root: Tensor | None = field(default=None, init=False, repr=False)
-    _index: MinMaxIndex | bool | None = field(default=None, init=False, repr=False)
+    _index: _Index = field(default=None, init=False, repr=False)
 
     @property
     def root(self) -> Tensor | None:
@@ -112,8 +114,8 @@ class GPPosterior:
 
 
 def indexed_base_cross(head: GPHead, rows: Tensor, x: Tensor,
-                       index: MinMaxIndex | bool | None
-                       ) -> tuple[MinMaxIndex | bool | None, Tensor | None]:
+                       index: _Index
+                       ) -> tuple[_Index, Tensor | None]:
     """Unscaled MinMax block ``rows x x`` (``n x m``) through an index of ``rows``, or None.
 
     Used for a fixed MinMax base on CPU count inputs without gradients (prediction and
@@ -126,10 +128,10 @@ def indexed_base_cross(head: GPHead, rows: Tensor, x: Tensor,
             or rows.device.type != "cpu" or x.requires_grad):
         return index, None
     if index is None:
-        index = MinMaxIndex.build(rows.detach().numpy()) or False
+        index = head.base_k.base_kernel.index(rows.detach().numpy()) or False
     if index is False:
         return index, None
-    assert isinstance(index, MinMaxIndex)
+    assert isinstance(index, (MinMaxIndex, BlockMinMaxIndex))
     sim = index.similarity(x.detach().numpy())
     return index, (None if sim is None else torch.from_numpy(sim).T)
 
@@ -164,7 +166,7 @@ class InducingPosterior:
     beta: Tensor
     embedding: Tensor | None
     n_support: int
-    _index: MinMaxIndex | bool | None = field(default=None, init=False, repr=False)
+    _index: _Index = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(cls, head: GPHead, x: Tensor, y: Tensor, m: int,
@@ -181,7 +183,7 @@ class InducingPosterior:
         a = noise * k_zz
         resid = y.to(torch.float64) - head.mean_constant
         b = torch.zeros(z.shape[0], dtype=torch.float64, device=x.device)
-        index: MinMaxIndex | bool | None = None
+        index: _Index = None
         for lo in range(0, n, chunk):
             xc = x[lo:lo + chunk]
             index, base = indexed_base_cross(head, z, xc, index)

@@ -58,6 +58,8 @@ _CALIBRATION_BOUNDS = (0.05, 100.0)
 _WARM_STARTS: dict[str, dict[str, Tensor]] = {}
 _WARM_START_CACHE = 4
 _WARM_START_SEED = 0
+#: Raw block weight that puts a blocked MinMax kernel on one block (softmax ~1 - 1e-13).
+_ONE_BLOCK = 30.0
 
 
 def _warm_start_key(X: np.ndarray, ys: np.ndarray, base: str, head: GPHead) -> str:
@@ -78,6 +80,10 @@ def resolve_base_kernel(config: SurrogateConfig, X: np.ndarray) -> str:
     ``auto`` picks ``minmax`` for non-negative integer inputs (count fingerprints) and
     ``rbf_linear`` otherwise.
     """
+    if config.base_blocks > 1 and X.shape[1] % config.base_blocks:
+        raise ModelError(f"base_blocks={config.base_blocks} needs the input columns to split "
+                         f"into equal blocks, got {X.shape[1]} columns; featurize with "
+                         f"PolymerFeaturizer(radius=[...]) of {config.base_blocks} radii")
     if config.base_kernel != "auto":
         if config.base_kernel == "minmax" and (X < 0).any():
             raise ModelError("base_kernel='minmax' needs non-negative inputs (counts); "
@@ -105,7 +111,7 @@ class GPHeadSurrogate(E2TSurrogate):
             hidden=cfg.hidden, embed_dim=cfg.embed_dim, dropout=cfg.dropout,
             layer_norm=cfg.layer_norm, linear_dim=cfg.linear_dim,
             log1p=cfg.input_transform == "log1p", clip=cfg.input_clip,
-            phi_scale=cfg.phi_scale,
+            phi_scale=cfg.phi_scale, blocks=cfg.base_blocks,
         ).to(self.device)
 
     def _x(self, X: np.ndarray) -> Tensor:
@@ -129,24 +135,80 @@ class GPHeadSurrogate(E2TSurrogate):
         self.config = self.config.replace(base_kernel=base)  # saved with the model
         # torch seeds its global generator at random in each process: every draw below
         # (encoder initialization, BoTorch's fit retries) comes from a fixed seed
-        torch.manual_seed(_WARM_START_SEED)
-        warm = self._new_member(X, base)
-        key = _warm_start_key(X, ys_np, base, warm)
-        if key in _WARM_STARTS:
-            warm.load_state_dict({**warm.state_dict(), **_WARM_STARTS[key]})
-        else:
-            warm.fit_marginal_likelihood(x, ys)
-            _WARM_STARTS[key] = warm.fixed_state()
-            while len(_WARM_STARTS) > _WARM_START_CACHE:
-                _WARM_STARTS.pop(next(iter(_WARM_STARTS)))
-        fixed = warm.fixed_state()
-        cache = warm.base_gram(x, x).detach() if warm.base_is_fixed else None
+        fixed = self._warm_start(X, ys_np, x, ys, base)
+        # with MinMax blocks, the last block alone (the paper's radius-3 fingerprint in
+        # the preset) competes on held-out training domains, like step 0 does below
+        single = (self._warm_start(X, ys_np, x, ys, base, last_block_only=True)
+                  if self.config.base_blocks > 1 else None)
         for i in range(self.config.ensemble):
             seed = self.config.seed + i
             torch.manual_seed(seed)  # phi starts from the member's seed
             member = self._new_member(X, base)
             member.load_state_dict({**member.state_dict(), **fixed})
+            if single is not None:
+                self._pick_blocks(member, single, x, ys, domains, seed)
+            cache = self._base_cache(member, x)
             self.members.append(self._train_head(member, x, ys, domains, cache, seed, bar))
+
+    def _warm_start(self, X: np.ndarray, ys_np: np.ndarray, x: Tensor, ys: Tensor,
+                    base: str, last_block_only: bool = False) -> dict[str, Tensor]:
+        """The fixed part by marginal likelihood (cached per data set): its state.
+
+        ``last_block_only``: the block weights are held on the last block (softmax of a
+        one-hot ``raw_weights`` of height 30, other weights ~1e-13) and not fitted.
+        """
+        torch.manual_seed(_WARM_START_SEED)
+        warm = self._new_member(X, base)
+        key = _warm_start_key(X, ys_np, f"{base}|last={last_block_only}", warm)
+        if key in _WARM_STARTS:
+            warm.load_state_dict({**warm.state_dict(), **_WARM_STARTS[key]})
+            return warm.fixed_state()
+        raw = getattr(warm.base_k.base_kernel, "raw_weights", None)
+        if last_block_only and raw is not None:
+            with torch.no_grad():
+                raw.zero_()
+                raw[-1] = _ONE_BLOCK
+            raw.requires_grad_(False)
+        warm.fit_marginal_likelihood(x, ys)
+        if raw is not None:
+            raw.requires_grad_(True)
+        _WARM_STARTS[key] = warm.fixed_state()
+        while len(_WARM_STARTS) > _WARM_START_CACHE:
+            _WARM_STARTS.pop(next(iter(_WARM_STARTS)))
+        return warm.fixed_state()
+
+    def _base_cache(self, head: GPHead, x: Tensor) -> Tensor | None:
+        """The unscaled base Gram of the training rows when training cannot change it."""
+        # constant in training unless episodes move the block weights
+        moving = self.config.train_base and self.config.base_blocks > 1
+        return head.base_gram(x, x).detach() if head.base_is_fixed and not moving else None
+
+    def _pick_blocks(self, member: GPHead, single: dict[str, Tensor], x: Tensor, ys: Tensor,
+                     domains: np.ndarray, seed: int) -> None:
+        """Keep the fitted block weights only if held-out training domains reward them.
+
+        Both fixed parts (all blocks by marginal likelihood, the last block alone) are
+        scored on the member's held-out domains (support: the other training rows); the
+        blocks stay when they pass the gate against the last block alone (``gate``:
+        every held-out domain, or pooled). Else ``single`` is loaded. Recorded in
+        ``history`` as step ``-1`` (``blocks_kept``).
+        """
+        tr, val = split_validation(domains, self.config.val_fraction, seed)
+        if not val.size:
+            return
+        val_domains = domains[val]
+        groups = [torch.as_tensor(np.flatnonzero(val_domains == d), device=x.device)
+                  for d in np.unique(val_domains)]
+        blocks = self._score(member, x, ys, self._base_cache(member, x), tr, val, groups)
+        alone = copy.deepcopy(member)
+        alone.load_state_dict({**alone.state_dict(), **single})
+        one = self._score(alone, x, ys, self._base_cache(alone, x), tr, val, groups)
+        kept = self._accepts(blocks[0], blocks[1], one[0], one[1])
+        self.history.append({"seed": seed, "step": -1, "train": math.nan, "val": blocks[0],
+                             "val_domains": blocks[1].tolist(), "blocks_kept": kept,
+                             "last_block_val": one[0], "accepted": kept})
+        if not kept:
+            member.load_state_dict({**member.state_dict(), **single})
 
     def _blocks(self, cache: Tensor | None, s: np.ndarray, q: np.ndarray
                 ) -> tuple[Tensor, Tensor, Tensor] | None:
@@ -284,9 +346,18 @@ class GPHeadSurrogate(E2TSurrogate):
             head.scale_variances(float(np.clip(factor, *_CALIBRATION_BOUNDS)))
 
     def fit_info(self) -> dict[str, float]:
-        """What the gate decided: the share of members whose learned part is on."""
+        """What the fit decided: the share of members whose learned part is on and, with
+        ``base_blocks``, the mean weight of each block (``block_weight_<i>``)."""
         self._check_fitted()
-        return {"phi_active": float(np.mean([bool(m.phi_active) for m in self.members]))}
+        info = {"phi_active": float(np.mean([bool(m.phi_active) for m in self.members]))}
+        picks = [h["blocks_kept"] for h in self.history if "blocks_kept" in h]
+        if picks:
+            info["blocks_kept"] = float(np.mean(picks))
+        weights = [m.base_k.base_kernel.weights for m in self.members]
+        if weights[0] is not None:
+            mean = torch.stack([w.detach().cpu() for w in weights]).mean(0)
+            info.update({f"block_weight_{i}": float(v) for i, v in enumerate(mean)})
+        return info
 
     # ------------------------------------------------------------------ inference state
     def _refresh_caches(self) -> None:

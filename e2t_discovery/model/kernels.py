@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["InputMap", "MinMaxIndex", "MinMaxKernel", "MappedKernel", "minmax_similarity"]
+__all__ = ["BlockMinMaxIndex", "InputMap", "MinMaxIndex", "MinMaxKernel", "MappedKernel",
+           "minmax_similarity"]
 
 
 def minmax_similarity(x1: Tensor, x2: Tensor) -> Tensor:
@@ -188,20 +189,99 @@ def _are_counts(values: np.ndarray) -> bool:
 class MinMaxKernel(gpytorch.kernels.Kernel):
     """MinMax (Tanimoto for counts) kernel ``k(a, b) = sum min(a, b) / sum max(a, b)``.
 
-    Parameter-free (wrap it in a ``ScaleKernel``); inputs must be non-negative.
+    With ``blocks = B > 1`` the inputs are ``B`` equal-width column blocks (e.g. Morgan
+    count fingerprints of radius 0, 1, 2 and 3 side by side, ``PolymerFeaturizer(radius=
+    [0, 1, 2, 3])``) and the kernel is the weighted sum of the blocks' MinMax kernels,
+    ``sum_b w_b k_b(a, b)`` with ``w = softmax(raw_weights)`` (so ``k(x, x) = 1``; the
+    weights are hyperparameters, fitted with the rest). A sum of PSD kernels is PSD.
+    Without blocks it is parameter-free (wrap it in a ``ScaleKernel``); inputs must be
+    non-negative.
     """
 
     has_lengthscale = False
 
+    def __init__(self, blocks: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if blocks < 1:
+            raise ValueError(f"MinMaxKernel blocks must be >= 1, got {blocks}")
+        self.blocks = int(blocks)
+        if self.blocks > 1:
+            self.register_parameter("raw_weights", nn.Parameter(
+                torch.zeros(self.blocks, dtype=torch.float64)))
+
+    @property
+    def weights(self) -> Tensor | None:
+        """Block weights (``B``, summing to 1), or None without blocks."""
+        return torch.softmax(self.raw_weights, -1) if self.blocks > 1 else None
+
+    def _slices(self, d: int) -> list[slice]:
+        if d % self.blocks:
+            raise ValueError(f"{d} input columns do not split into {self.blocks} "
+                             "equal MinMax blocks")
+        w = d // self.blocks
+        return [slice(i * w, (i + 1) * w) for i in range(self.blocks)]
+
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params: Any) -> Tensor:
         """Kernel matrix ``... x n x m`` (or its diagonal ``... x n`` when ``diag``)."""
-        if diag:
-            if x1 is x2 or torch.equal(x1, x2):  # k(x, x) = 1 (all-zero rows too)
-                return torch.ones(x1.shape[:-1], dtype=x1.dtype, device=x1.device)
-            num = torch.minimum(x1, x2).sum(-1)
-            den = torch.maximum(x1, x2).sum(-1)
-            return torch.where(den > 0, num / den.clamp_min(1e-12), torch.ones_like(num))
-        return minmax_similarity(x1, x2)
+        if diag and (x1 is x2 or torch.equal(x1, x2)):  # k(x, x) = 1 (all-zero rows too)
+            return torch.ones(x1.shape[:-1], dtype=x1.dtype, device=x1.device)
+        if self.blocks == 1:
+            return _minmax_diag(x1, x2) if diag else minmax_similarity(x1, x2)
+        w = self.weights.to(x1.dtype)  # type: ignore[union-attr]
+        out: Tensor | int = 0
+        for i, cols in enumerate(self._slices(x1.shape[-1])):
+            a, b = x1[..., cols], x2[..., cols]
+            out = out + w[i] * (_minmax_diag(a, b) if diag else minmax_similarity(a, b))
+        assert isinstance(out, Tensor)
+        return out
+
+    def index(self, rows: np.ndarray) -> MinMaxIndex | BlockMinMaxIndex | None:
+        """Index ``m x d`` count rows for repeated queries (None unless they are counts).
+
+        Block weights are read now: rebuild the index after the weights change.
+        """
+        if self.blocks == 1:
+            return MinMaxIndex.build(rows)
+        parts = [MinMaxIndex.build(rows[:, cols]) for cols in self._slices(rows.shape[1])]
+        if any(p is None for p in parts):
+            return None
+        w = self.weights.detach().cpu().numpy()  # type: ignore[union-attr]
+        return BlockMinMaxIndex([p for p in parts if p is not None], w)
+
+
+class BlockMinMaxIndex:
+    """:class:`MinMaxIndex` of each column block, for the blocked :class:`MinMaxKernel`.
+
+    Args:
+        parts: One index per block (equal widths, in column order).
+        weights: The kernel's block weights at build time.
+    """
+
+    def __init__(self, parts: list[MinMaxIndex], weights: np.ndarray) -> None:
+        self.parts = parts
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.width = parts[0].n_cols
+
+    def similarity(self, counts: np.ndarray) -> np.ndarray | None:
+        """Weighted MinMax similarities ``n x m`` (float64) of ``n x d`` queries, or None."""
+        a = np.asarray(counts)
+        if a.ndim != 2 or a.shape[1] != self.width * len(self.parts):
+            return None
+        out: np.ndarray | None = None
+        for i, part in enumerate(self.parts):
+            sim = part.similarity(a[:, i * self.width:(i + 1) * self.width])
+            if sim is None:
+                return None
+            sim *= self.weights[i]
+            out = sim if out is None else out + sim
+        return out
+
+
+def _minmax_diag(x1: Tensor, x2: Tensor) -> Tensor:
+    """``k(x1_i, x2_i)`` of paired rows (``... x n``)."""
+    num = torch.minimum(x1, x2).sum(-1)
+    den = torch.maximum(x1, x2).sum(-1)
+    return torch.where(den > 0, num / den.clamp_min(1e-12), torch.ones_like(num))
 
 
 class MappedKernel(gpytorch.kernels.Kernel):

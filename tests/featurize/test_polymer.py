@@ -165,6 +165,36 @@ def test_invalid_parameters_are_rejected() -> None:
         PolymerFeaturizer(radius=-1)
 
 
+def test_a_list_of_radii_gives_one_block_per_radius_in_order() -> None:
+    items = [POLYSTYRENE, "*CC*", PMMA_R]
+    featurizer = PolymerFeaturizer(radius=[0, 3, 1], n_bits=128)
+
+    got = featurizer.transform(items)
+
+    assert got.shape == (3, 3 * 128) == (3, featurizer.n_features)
+    for i, r in enumerate((0, 3, 1)):
+        single = PolymerFeaturizer(radius=r, n_bits=128).transform(items)
+        np.testing.assert_array_equal(got[:, 128 * i:128 * (i + 1)], single)
+    labels = featurizer.feature_labels()
+    assert labels[0] == "morgan_r0_0" and labels[128] == "morgan_r3_0" and len(labels) == 384
+    _, canonical = featurizer.featurize_canonical_one(POLYSTYRENE)
+    np.testing.assert_array_equal(canonical, got[0])
+    clone = pickle.loads(pickle.dumps(featurizer))
+    assert clone.radius == [0, 3, 1]
+    np.testing.assert_array_equal(clone.transform(items), got)
+
+
+def test_bad_radius_lists_are_rejected_with_the_rule() -> None:
+    with pytest.raises(FeaturizationError, match="polymer radii must be distinct"):
+        PolymerFeaturizer(radius=[1, 1])
+    with pytest.raises(FeaturizationError, match="polymer radius must be >= 0"):
+        PolymerFeaturizer(radius=[0, -2])
+    with pytest.raises(FeaturizationError, match="an integer or a list of integers"):
+        PolymerFeaturizer(radius=[])
+    with pytest.raises(FeaturizationError, match="an integer or a list of integers"):
+        PolymerFeaturizer(radius=["2"])  # type: ignore[list-item]
+
+
 def test_pi1070_fingerprints_coincide_exactly_for_stereo_isomers(data_dir: Path) -> None:
     smiles = pd.read_csv(data_dir / "PI1070.csv", usecols=["smiles"])["smiles"].tolist()
     flat = [Chem.MolToSmiles(Chem.MolFromSmiles(s), isomericSmiles=False) for s in smiles]

@@ -360,3 +360,78 @@ def test_inducing_posterior_past_exact_rows_is_exact_with_every_row_and_close_wi
     assert np.sqrt(np.mean((m2 - m0) ** 2)) < 0.5 * np.std(m0)  # an approximation, not noise
     with pytest.raises(ConfigError, match="inducing_rows"):
         E2TSurrogate(**FAST, inducing_rows=0)
+
+
+def test_blocked_minmax_base_fits_weights_round_trips_and_predicts_through_the_index(
+        tmp_path) -> None:
+    """Two count blocks (as two fingerprint radii): ML block weights, exact reload, and the
+    indexed prediction path equals the dense closed form."""
+    data = _counts(d=40)
+    X = np.concatenate([data["X"], np.minimum(data["X"], 1.0)], axis=1)  # 2 blocks of 40
+    model = E2TSurrogate(**{**FAST, "steps": 1, "base_kernel": "minmax", "base_blocks": 2,
+                            "var_rank": 0}).fit(X, data["y"], data["g"], progress=False)
+    assert isinstance(model, GPHeadSurrogate)
+    weights = model.members[0].base_k.base_kernel.weights.detach().numpy()
+    assert weights.shape == (2,) and np.isclose(weights.sum(), 1.0)
+    assert not np.allclose(weights, 0.5)  # the marginal likelihood moved them
+    info = model.fit_info()
+    assert np.isclose(info["block_weight_0"] + info["block_weight_1"], 1.0)
+    model.save(tmp_path / "m")
+    loaded = E2TSurrogate.load(tmp_path / "m")
+    np.testing.assert_array_equal(model.predict(X), loaded.predict(X))
+    head = model.members[0]
+    post = model._posts()[0]
+    xt = torch.tensor(X[:17])
+    with torch.no_grad():
+        indexed = post._base_cross(xt)
+        assert indexed is not None  # the blocked index served it
+        dense = head.base_gram(post.x, xt)
+        np.testing.assert_allclose(indexed.numpy(), dense.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_base_blocks_are_validated_with_a_clear_line() -> None:
+    with pytest.raises(ConfigError, match="base_blocks = 2 is invalid: blocks are MinMax"):
+        E2TSurrogate(base_kernel="rbf", base_blocks=2)
+    with pytest.raises(ConfigError, match="base_blocks = 0 is invalid: must be >= 1"):
+        E2TSurrogate(base_blocks=0)
+    data = _counts(d=41)
+    from e2t_discovery.exceptions import ModelError
+
+    with pytest.raises(ModelError, match="base_blocks=2 needs the input columns to split "
+                                         "into equal blocks, got 41 columns"):
+        E2TSurrogate(**{**FAST, "steps": 1, "base_blocks": 2}).fit(
+            data["X"], data["y"], data["g"], progress=False)
+
+
+def _two_block_task(signal_block: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Two independent 30-column count blocks in five domains; y follows one block."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    groups = np.repeat(np.arange(5), n // 5)
+    blocks = [rng.poisson(0.5, size=(n, 30)).astype(np.float64) for _ in range(2)]
+    for b in blocks:
+        b[:, :4] += groups[:, None] % 3  # domains differ in both blocks
+    y = blocks[signal_block][:, 4:14].sum(1) * 0.4 + 0.05 * rng.normal(size=n)
+    return {"X": np.concatenate(blocks, axis=1), "y": y, "g": groups}
+
+
+@pytest.mark.parametrize("signal_block", [0, 1])
+def test_block_weights_stay_only_when_held_out_domains_reward_them(signal_block) -> None:
+    """The last block alone competes with the fitted block weights on held-out domains:
+    when y follows the first block the weights are kept, when it follows the last block
+    the fit falls back to the last block alone."""
+    data = _two_block_task(signal_block)
+    model = E2TSurrogate(**{**FAST, "steps": 1, "base_kernel": "minmax", "base_blocks": 2,
+                            "ensemble": 2}).fit(data["X"], data["y"], data["g"],
+                                                progress=False)
+    picks = [h for h in model.history if h["step"] == -1]
+    assert len(picks) == 2 and all("last_block_val" in h for h in picks)
+    kept = [h["blocks_kept"] for h in picks]
+    assert model.fit_info()["blocks_kept"] == np.mean(kept)
+    last = [float(m.base_k.base_kernel.weights.detach()[-1]) for m in model.members]
+    if signal_block == 0:
+        assert all(kept)
+        assert all(w < 0.5 for w in last)
+    else:
+        assert not any(kept)
+        assert all(w > 1 - 1e-9 for w in last)

@@ -96,3 +96,42 @@ def test_minmax_index_matches_brute_force_and_refuses_what_it_cannot_do() -> Non
     negative = queries.copy()
     negative[2, 0] = -1
     assert index.similarity(negative) is None
+
+
+def test_blocked_minmax_is_the_weighted_sum_of_its_blocks_and_psd() -> None:
+    from e2t_discovery.model.kernels import BlockMinMaxIndex
+
+    rng = np.random.default_rng(5)
+    a = rng.poisson(0.4, size=(30, 24)) * rng.integers(1, 4, size=(30, 24))
+    b = rng.poisson(0.4, size=(12, 24)) * rng.integers(1, 4, size=(12, 24))
+    a[0, 8:16] = 0  # an all-zero block in one row
+    k = MinMaxKernel(blocks=3).double()
+    with torch.no_grad():
+        k.raw_weights.copy_(torch.tensor([0.5, -1.0, 0.25]))
+    w = torch.softmax(torch.tensor([0.5, -1.0, 0.25], dtype=torch.float64), -1).numpy()
+    assert np.isclose(k.weights.detach().numpy().sum(), 1.0)
+    expected = sum(w[i] * _brute(a[:, 8 * i:8 * i + 8], b[:, 8 * i:8 * i + 8]) for i in range(3))
+    got = k(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
+    np.testing.assert_allclose(got.to_dense().detach().numpy(), expected, rtol=1e-12)
+    gram = k(torch.tensor(a, dtype=torch.float64)).to_dense().detach()
+    assert float(torch.linalg.eigvalsh(gram).min()) > -1e-10
+    np.testing.assert_allclose(k(torch.tensor(a, dtype=torch.float64), diag=True)
+                               .detach().numpy(), 1.0)
+    # the index of one side gives the same numbers, and refuses what it cannot do
+    index = k.index(b.astype(np.float32))
+    assert isinstance(index, BlockMinMaxIndex)
+    np.testing.assert_allclose(index.similarity(a.astype(np.float64)), expected, rtol=1e-12)
+    assert index.similarity(a[:, :16]) is None
+    assert k.index(b + 0.5) is None
+    # the weights are hyperparameters: gradients reach them
+    got.to_dense().sum().backward()
+    assert k.raw_weights.grad is not None and torch.isfinite(k.raw_weights.grad).all()
+
+
+def test_blocked_minmax_refuses_columns_that_do_not_split() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="10 input columns do not split into 3 equal"):
+        MinMaxKernel(blocks=3)(torch.ones(2, 10, dtype=torch.float64)).to_dense()
+    with pytest.raises(ValueError, match="blocks must be >= 1"):
+        MinMaxKernel(blocks=0)
