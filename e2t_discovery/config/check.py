@@ -102,6 +102,18 @@ def _check_model(config: CampaignConfig) -> None:
         raise _Invalid("model.settings.encoder", "graph",
                        f"the graph encoder needs crystal structures, not {kind} inputs; "
                        f"use encoder = \"mlp\" or representation kind \"structure\"")
+    blocks = settings.get("base_blocks", 1)
+    if isinstance(blocks, int) and blocks > 1:
+        radius = config.representation.featurizer.get("radius", 3)
+        radii = radius if isinstance(radius, list) else [radius]
+        if kind != "polymer" or len(radii) != blocks:
+            raise _Invalid("model.settings.base_blocks", blocks,
+                           f"needs one fingerprint block per Morgan radius: set radius to "
+                           f"a list of {blocks} radii under [representation.featurizer] "
+                           f"(e.g. radius = {list(range(blocks))}), got radius = {radius}"
+                           if kind == "polymer" else
+                           f"blocks are Morgan radii of polymer fingerprints, not {kind} "
+                           f"inputs; remove model.settings.base_blocks")
     domains = config.domains
     if (domains.method == "clustering" and "n_clusters" in settings
             and settings["n_clusters"] != domains.n_clusters):

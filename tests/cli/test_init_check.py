@@ -113,8 +113,16 @@ BAD = [
      "model.settings.step = 200 is invalid: unknown model option; did you mean 'steps'?"),
     ("preset-as-option", PI, "steps = 200", 'steps = 200\npreset = "fingerprint"',
      "model.settings.preset = 'fingerprint' is invalid: unknown model option; a preset is "
-     "not an option: copy the options of one of fingerprint, descriptor, "
-     "fingerprint-linear, descriptor-linear (e2t_discovery.model.presets) instead"),
+     "not an option: copy the options of one of fingerprint, fingerprint-radii, "
+     "descriptor, fingerprint-linear, descriptor-linear (e2t_discovery.model.presets) "
+     "instead"),
+    ("blocks-without-radii", PI, "steps = 200", "steps = 200\nbase_blocks = 4",
+     "model.settings.base_blocks = 4 is invalid: needs one fingerprint block per Morgan "
+     "radius: set radius to a list of 4 radii under [representation.featurizer] (e.g. "
+     "radius = [0, 1, 2, 3]), got radius = 3"),
+    ("blocks-structure", HOIP, 'head = "gp"', 'head = "gp"\nbase_blocks = 2',
+     "model.settings.base_blocks = 2 is invalid: blocks are MinMax blocks of count "
+     "fingerprints: set base_kernel='minmax' (or base_blocks=1)"),
     ("kmeans-one-cluster", PI, COLUMN_DOMAINS, 'method = "clustering"\nn_clusters = 1',
      "domains.n_clusters = 1 is invalid: k-means needs at least 2 clusters; set n_clusters "
      ">= 2 (or use method 'column')"),
