@@ -138,7 +138,7 @@ class PolymerFeaturizer(Featurizer):
 
     kind = "polymer"
 
-    def __init__(self, radius: int | list[int] | tuple[int, ...] = 3, n_bits: int = 2048) -> None:
+    def __init__(self, radius: int | list[int] = 3, n_bits: int = 2048) -> None:
         radii = [radius] if isinstance(radius, int | np.integer) else list(radius)
         if not radii or not all(isinstance(r, int | np.integer) for r in radii):
             raise FeaturizationError(f"polymer radius must be an integer or a list of "

@@ -51,7 +51,8 @@ def test_parameter_types_read_constructor_annotations() -> None:
     from e2t_discovery.featurize.polymer import PolymerFeaturizer
     from e2t_discovery.strategies.new_domain import NewDomain
 
-    assert parameter_types(PolymerFeaturizer) == {"radius": int, "n_bits": int}
+    assert parameter_types(PolymerFeaturizer) == {"radius": int | list[int], "n_bits": int}
+    assert type_problem([0, 1, 2, 3], int | list[int]) is None
     assert parameter_types(NewDomain) == {"share": float, "max_measured": int, "beta": float}
 
 
