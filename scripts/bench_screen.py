@@ -4,9 +4,11 @@ For each library size (virtual polymers generated from PI1070's repeat units, re
 ``--work-dir`` when already there) this measures:
 
 (a) the single-core featurization rate of the library's p-SMILES (Morgan count
-    fingerprints through the package's featurizer: canonical SMILES, checks, one process,
-    one thread), and the bare RDKit rate (parse + count fingerprint, nothing else) — the
-    physical limit per core for this input — measured right before and right after each
+    fingerprints through the package's featurizer: its checks, no canonical SMILES — the
+    generated library is canonical already —, one process, one thread), and the bare
+    RDKit rate (``Chem.MolFromSmiles`` + count fingerprint, nothing else: the issue's
+    reference; the featurizer itself sanitizes only as far as a fingerprint reads, so it
+    can run faster than this reference) measured right before and right after each
     screen run (their mean is the reference; the machine drifts), plus, for several
     workers, the summed rate of that many bare loops running at once (what the cores
     deliver together: reported, not used as the target's reference);

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,20 @@ class Featurizer(ABC):
         """
         return str(item), self.featurize_one(item)
 
+    def _batch_context(self) -> AbstractContextManager[Any]:
+        """Entered once around a batch loop (e.g. to silence a library's log once, not
+        once per item); the ``_in_batch`` methods below run inside it."""
+        return nullcontext()
+
+    def _featurize_in_batch(self, item: Any) -> np.ndarray:
+        """:meth:`featurize_one` inside :meth:`_batch_context` (override to skip per-item
+        set-up that the context already does)."""
+        return self.featurize_one(item)
+
+    def _featurize_canonical_in_batch(self, item: Any) -> tuple[str, np.ndarray]:
+        """:meth:`featurize_canonical_one` inside :meth:`_batch_context`."""
+        return self.featurize_canonical_one(item)
+
     def transform(self, items: Sequence[Any]) -> np.ndarray:
         """Featurize every item; raise on the first bad one.
 
@@ -82,14 +97,15 @@ class Featurizer(ABC):
             FeaturizationError: naming the row and the item that failed.
         """
         out = np.empty((len(items), self.n_features), dtype=np.float32)
-        for i, item in enumerate(items):
-            try:
-                out[i] = self.featurize_one(item)
-            except FeaturizationError as exc:
-                raise FeaturizationError(_reason(exc), row=i, item=item) from exc
-            except (ValueError, TypeError, KeyError) as exc:
-                raise FeaturizationError(f"invalid {self.kind} input: {_reason(exc)}", row=i,
-                                         item=item) from exc
+        with self._batch_context():
+            for i, item in enumerate(items):
+                try:
+                    out[i] = self._featurize_in_batch(item)
+                except FeaturizationError as exc:
+                    raise FeaturizationError(_reason(exc), row=i, item=item) from exc
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise FeaturizationError(f"invalid {self.kind} input: {_reason(exc)}",
+                                             row=i, item=item) from exc
         return out
 
     def transform_with_rejects(
@@ -110,17 +126,18 @@ class Featurizer(ABC):
         ok = np.zeros(len(items), dtype=bool)
         reasons: list[str | None] = [None] * len(items)
         forms: list[str | None] = [None] * len(items)
-        for i, item in enumerate(items):
-            try:
-                if canonical:
-                    forms[i], out[i] = self.featurize_canonical_one(item)
-                else:
-                    out[i] = self.featurize_one(item)
-                ok[i] = True
-            except FeaturizationError as exc:
-                reasons[i] = _reason(exc)
-            except (ValueError, TypeError, KeyError) as exc:
-                reasons[i] = f"invalid {self.kind} input: {_reason(exc)}"
+        with self._batch_context():
+            for i, item in enumerate(items):
+                try:
+                    if canonical:
+                        forms[i], out[i] = self._featurize_canonical_in_batch(item)
+                    else:
+                        out[i] = self._featurize_in_batch(item)
+                    ok[i] = True
+                except FeaturizationError as exc:
+                    reasons[i] = _reason(exc)
+                except (ValueError, TypeError, KeyError) as exc:
+                    reasons[i] = f"invalid {self.kind} input: {_reason(exc)}"
         X = out if ok.all() else out[ok]
         return FeaturizedBatch(X=X, ok=ok, reasons=reasons, canonical=forms if canonical else None)
 

@@ -208,3 +208,28 @@ def test_pi1070_fingerprints_coincide_exactly_for_stereo_isomers(data_dir: Path)
     assert len(pairs) == len(set(by_fingerprint.ravel().tolist())) == len(set(flat))
     assert len(smiles) - len(pairs) == 10  # 17 polymers in 7 stereo groups share fingerprints
     assert len({canonical_psmiles(s) for s in smiles}) == len(smiles)
+
+
+def test_fingerprint_parse_matches_a_full_rdkit_parse_row_for_row(data_dir: Path) -> None:
+    # The featurizer sanitizes only as far as a fingerprint reads (no conjugation,
+    # hybridization, chirality clean-up or stereo perception): counts and accepted rows
+    # must be those of RDKit's full MolFromSmiles, radius by radius.
+    smiles = pd.read_csv(data_dir / "PI1070.csv", usecols=["smiles"])["smiles"].tolist()
+    smiles += [PMMA_R, PMMA_S, "*/C=C/*", "*/C=C\\*", "*C[N+](C)(C)C*", "*[Si](C)(C)O*",
+               "*c1ccc2cc(*)ccc2c1", "*c1cccc1*", "*C(F)(F)(F)(F)C*", "[*:1]CC[*:2]"]
+    featurizer = PolymerFeaturizer(radius=[0, 1, 3])
+    generators = [rdFingerprintGenerator.GetMorganGenerator(radius=r, fpSize=2048)
+                  for r in (0, 1, 3)]
+
+    batch = featurizer.transform_with_rejects(smiles)
+    canonical = featurizer.transform_with_rejects(smiles, canonical=True)
+
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    np.testing.assert_array_equal(batch.ok, [m is not None for m in mols])
+    expected = np.array([np.concatenate([g.GetCountFingerprintAsNumPy(m) for g in generators])
+                         for m in mols if m is not None], dtype=np.float32)
+    np.testing.assert_array_equal(batch.X, expected)
+    np.testing.assert_array_equal(canonical.X, expected)  # the full parse's path
+    assert canonical.reasons == batch.reasons
+    assert "kekulize" in str(batch.reasons[-3]) and "valence" in str(batch.reasons[-2])
+    assert batch.reasons[-1] is None  # atom-map numbers are fine
