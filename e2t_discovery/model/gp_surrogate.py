@@ -353,7 +353,8 @@ class GPHeadSurrogate(E2TSurrogate):
         picks = [h["blocks_kept"] for h in self.history if "blocks_kept" in h]
         if picks:
             info["blocks_kept"] = float(np.mean(picks))
-        weights = [m.base_k.base_kernel.weights for m in self.members]
+        # block weights exist on the fingerprint (MinMax) base kernel only
+        weights = [getattr(m.base_k.base_kernel, "weights", None) for m in self.members]
         if weights[0] is not None:
             mean = torch.stack([w.detach().cpu() for w in weights]).mean(0)
             info.update({f"block_weight_{i}": float(v) for i, v in enumerate(mean)})

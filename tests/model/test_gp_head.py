@@ -69,6 +69,11 @@ def test_base_kernel_auto_picks_minmax_for_counts_and_rbf_linear_otherwise(task)
     signed = E2TSurrogate(**{**FAST, "steps": 1}).fit(task["X"], task["y"], task["g"],
                                                      progress=False)
     assert signed.config.base_kernel == "rbf_linear"
+    # fit_info on either base (a descriptor base once raised AttributeError here, which
+    # killed the HOIP benchmark); block weights only with base_blocks > 1 (tested below)
+    for model in (counts, signed):
+        info = model.fit_info()
+        assert 0.0 <= info["phi_active"] <= 1.0 and "block_weight_0" not in info
 
 
 def test_fixed_part_equals_botorch_single_task_gp(task) -> None:
