@@ -355,8 +355,8 @@ class GPHeadSurrogate(E2TSurrogate):
             info["blocks_kept"] = float(np.mean(picks))
         # block weights exist on the fingerprint (MinMax) base kernel only
         weights = [getattr(m.base_k.base_kernel, "weights", None) for m in self.members]
-        if weights[0] is not None:
-            mean = torch.stack([w.detach().cpu() for w in weights]).mean(0)
+        if all(w is not None for w in weights):
+            mean = torch.stack([w.detach().cpu() for w in weights if w is not None]).mean(0)
             info.update({f"block_weight_{i}": float(v) for i, v in enumerate(mean)})
         return info
 
