@@ -16,6 +16,10 @@ from an earlier run of the same cells and seeds::
 
 The reused methods, their source file and its command are recorded under ``reused``;
 reuse is refused when the earlier run has other seeds or lacks a cell.
+
+HOIP also runs ``e2t_chgnet``, ``ridge_chgnet`` and ``gp_chgnet``: the same E2T and
+baselines on the descriptors with CHGNet's pretrained crystal features appended (needs the
+optional extra, ``pip install 'e2t-discovery[chgnet]'``; leave them out with ``--methods``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from e2t_discovery.model.presets import PRESETS
 
 PI1070_PROPERTIES = ("Cp", "refractive_index", "thermal_conductivity", "density")
 PI1070_CLASSES = (13, 3, 2, 4, 1, 7, 9, 10, 15)
+#: The on-disk feature cache of the CHGNet rows (bench_transfer.py uses the same folder).
+FEATURE_CACHE = Path.home() / ".cache" / "e2t-discovery" / "features"
 
 #: E2T presets (e2t_discovery.model.presets): chosen on validation domains inside the
 #: training data (scripts/select_e2t.py), never on a test class or domain.
@@ -54,6 +60,10 @@ SECONDARY_SEEDS = 2
 #: The crystal-graph encoder, reported beside the descriptor encoder on HOIP (gated
 #: convolutions over graphs whose global descriptors leave out the partial RDFs; inner
 #: leave-one-domain-out R2 in scripts/results/select_hoip.json).
+#: Input of the HOIP rows on descriptors plus foundation-model features: the same
+#: descriptors (no RDFs) with CHGNet's 64 pretrained crystal features appended
+#: (StructureFeaturizer(foundation="chgnet"); the optional chgnet extra).
+FOUNDATION_INPUT = "X_chgnet"
 HOIP_GRAPH_E2T: dict[str, Any] = {
     "encoder": "graph", "steps": 300, "n_support": 128, "n_query": 32, "loss": "mse",
     "device": "cpu", "graph_params": {"hidden": 32, "n_conv": 2, "linear_path": "identity"},
@@ -84,6 +94,15 @@ def _methods(dataset: str, with_graph: bool = True,
     graph = ({"e2t_graph": Method(e2t_graph, params=HOIP_GRAPH_E2T, input="graphs",
                                   max_seeds=SECONDARY_SEEDS)}
              if dataset == "hoip" and with_graph else {})
+    # HOIP: the same E2T and two baselines on the descriptors plus CHGNet's pretrained
+    # crystal features (FOUNDATION_INPUT), each its own row
+    foundation = ({
+        "e2t_chgnet": Method(e2t, params=e2t_cfg, input=FOUNDATION_INPUT),
+        "ridge_chgnet": Method(lambda s: make_baseline("ridge"), deterministic=True,
+                               input=FOUNDATION_INPUT),
+        "gp_chgnet": Method(lambda s: make_baseline("gp", kernel=kernel), deterministic=True,
+                            params={"kernel": kernel}, input=FOUNDATION_INPUT),
+    } if dataset == "hoip" else {})
     methods = {
         "e2t": Method(e2t, params=e2t_cfg, input=e2t_input),
         "e2t_linear": Method(e2t_linear, params=linear_cfg, max_seeds=SECONDARY_SEEDS),
@@ -94,6 +113,7 @@ def _methods(dataset: str, with_graph: bool = True,
                      params={"kernel": kernel}),
         "mlp": Method(lambda s: make_baseline("mlp", seed=s)),
         "e2t_oracle": Method(e2t, oracle=True, max_seeds=1, params=e2t_cfg, input=e2t_input),
+        **foundation,
     }
     return methods if only is None else {n: m for n, m in methods.items() if n in only}
 
@@ -164,6 +184,11 @@ def _hoip(split: str, seeds: list[int], with_graph: bool = True,
     with_graph = with_graph and (only is None or "e2t_graph" in only)
     if with_graph:
         inputs["graphs"] = featurizer.graphs(items)
+    if only is None or any(n.endswith("_chgnet") for n in only):
+        # cached on disk: CHGNet costs ~0.1 s per structure on one core
+        inputs[FOUNDATION_INPUT] = get_featurizer(
+            "structure", rdf_bins=0, foundation="chgnet", cache_dir=FEATURE_CACHE
+        ).transform(items)
     y = frame["band_gap_gga"].to_numpy(dtype=float)
     train, test = hoip_split(frame, split)  # type: ignore[arg-type]
     return {"methods": evaluate_split(inputs, y, hoip_domains(frame), train, test,

@@ -2,7 +2,9 @@
 
 ``get_featurizer(kind)`` with kind in ``polymer`` (p-SMILES -> Morgan count fingerprint),
 ``composition`` (formula -> element-property statistics) and ``structure`` (CIF or
-pymatgen Structure -> structure descriptors; crystal graphs via ``.graphs(items)``).
+pymatgen Structure -> structure descriptors; crystal graphs via ``.graphs(items)``; with
+``foundation="chgnet"`` CHGNet's pretrained crystal features appended, see
+:mod:`e2t_discovery.featurize.foundation`).
 """
 
 from __future__ import annotations

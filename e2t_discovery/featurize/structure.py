@@ -5,7 +5,8 @@
 - a fixed descriptor vector (:meth:`StructureFeaturizer.transform`): composition
   statistics, cell metrics, metal–halide octahedra (bond lengths, off-centring,
   distortion, B–X–B tilt angles, tolerance/octahedral factors), organic-cation size and
-  partial radial distribution functions of the inorganic framework;
+  partial radial distribution functions of the inorganic framework; optionally followed
+  by a pretrained foundation model's crystal features (``foundation="chgnet"``);
 - a :class:`~e2t_discovery.featurize.graph.CrystalGraph` (:meth:`StructureFeaturizer.graphs`)
   for the message-passing encoder: element features per site, directed edges to every
   neighbour (periodic images included) within a cutoff, Gaussian-expanded distances,
@@ -27,6 +28,12 @@ from pymatgen.core import Element, Structure
 
 from e2t_discovery.exceptions import FeaturizationError
 from e2t_discovery.featurize.base import Featurizer
+from e2t_discovery.featurize.foundation import (
+    CHGNET_WIDTH,
+    FOUNDATION_MODELS,
+    chgnet_crystal_features,
+    chgnet_version,
+)
 from e2t_discovery.featurize.graph import CrystalGraph
 from e2t_discovery.featurize.structure_cache import FeatureCache, content_key
 from e2t_discovery.featurize.structure_geometry import (
@@ -172,6 +179,9 @@ class StructureFeaturizer(Featurizer):
         rdf_max: Largest radius (Å) of the partial radial distribution functions.
         rdf_bins: Number of radii per partial RDF (0 leaves the RDFs out: the HOIP
             research found them harmful to extrapolation to unseen halides).
+        foundation: Append a pretrained foundation model's crystal feature vector to the
+            descriptors: ``"chgnet"`` (64 columns ``chgnet_0`` ...; the optional extra
+            ``pip install 'e2t-discovery[chgnet]'``), or None (descriptors only).
         progress: Show a progress bar over batches (hidden when not a TTY).
     """
 
@@ -180,7 +190,7 @@ class StructureFeaturizer(Featurizer):
     def __init__(self, cache_dir: str | Path | None = None, *, graph_cutoff: float = 5.0,
                  graph_hydrogens: bool = True,
                  n_gaussians: int = 24, rdf_max: float = 8.0, rdf_bins: int = 14,
-                 progress: bool = True) -> None:
+                 foundation: str | None = None, progress: bool = True) -> None:
         rules = [(graph_cutoff > 0, "graph_cutoff", graph_cutoff, "> 0"),
                  (n_gaussians >= 1, "n_gaussians", n_gaussians, ">= 1"),
                  (rdf_max > 1.5, "rdf_max", rdf_max, "> 1.5 (Å)"),
@@ -189,6 +199,15 @@ class StructureFeaturizer(Featurizer):
             if not ok:
                 raise FeaturizationError(f"structure featurizer {key}={value} is invalid; "
                                          f"use {key} {rule}")
+        if foundation is not None and foundation not in FOUNDATION_MODELS:
+            raise FeaturizationError(f"structure featurizer foundation={foundation!r} is "
+                                     f"unknown; use one of {', '.join(FOUNDATION_MODELS)} "
+                                     "or leave it out")
+        self.foundation = foundation
+        # the installed model's version keys its cached features (checked here: a missing
+        # extra fails at construction, i.e. at `e2t init`, not mid-screen)
+        self._foundation_key = (f"{foundation}-{chgnet_version()}" if foundation == "chgnet"
+                                else "")
         self.cache = FeatureCache(cache_dir) if cache_dir is not None else None
         self.graph_cutoff = float(graph_cutoff)
         self.graph_hydrogens = bool(graph_hydrogens)
@@ -202,6 +221,8 @@ class StructureFeaturizer(Featurizer):
     def _settings(self, part: str) -> str:
         if part == "desc":
             return f"{FEATURIZER_VERSION};desc;rdf={self.rdf_max},{self.rdf_bins}"
+        if part == "foundation":
+            return f"{FEATURIZER_VERSION};foundation;{self._foundation_key}"
         return (f"{FEATURIZER_VERSION};graph;cutoff={self.graph_cutoff};H={self.graph_hydrogens};"
                 f"gauss={self.n_gaussians};{self._settings('desc')}")
 
@@ -216,6 +237,8 @@ class StructureFeaturizer(Featurizer):
         if self.rdf_bins:
             radii = np.linspace(1.5, self.rdf_max, self.rdf_bins)
             labels += [f"rdf_{p}-{q}_{r:.2f}" for p, q in RDF_PAIRS for r in radii]
+        if self.foundation == "chgnet":
+            labels += [f"chgnet_{i}" for i in range(CHGNET_WIDTH)]
         return labels
 
     def feature_labels(self) -> list[str]:
@@ -224,32 +247,44 @@ class StructureFeaturizer(Featurizer):
 
     # -------------------------------------------------------------- descriptors
     def featurize_one(self, item: Any) -> np.ndarray:
-        """Return the descriptor vector of one structure (cached when ``cache_dir`` is set).
+        """Return the feature vector of one structure: the descriptors, then the foundation
+        model's features if ``foundation`` is set (each cached when ``cache_dir`` is set).
 
         Raises:
             ValueError: if the item is not a usable crystal structure (with the reason).
         """
         content, structure, text = _content_bytes(item)
-        key = content_key(content, self._settings("desc"))
+        parts = ["desc", "foundation"] if self.foundation else ["desc"]
+        keys = {part: content_key(content, self._settings(part)) for part in parts}
+        values: dict[str, np.ndarray] = {}
         if self.cache is not None:
-            hit = self.cache.get(key, "desc")
-            if hit is not None:
-                return hit["descriptors"]
-        if structure is None:
-            assert text is not None
-            structure = _parse_cif_text(text)
-        else:
-            structure = _check_structure(structure)
-        values = self.descriptors(structure)
-        if self.cache is not None:
-            self.cache.put(key, "desc", {"descriptors": values})
-        return values
+            for part in parts:
+                hit = self.cache.get(keys[part], part)
+                if hit is not None:
+                    values[part] = hit["values" if part == "foundation" else "descriptors"]
+        if len(values) < len(parts):
+            if structure is None:
+                assert text is not None
+                structure = _parse_cif_text(text)
+            else:
+                structure = _check_structure(structure)
+            if "desc" not in values:
+                values["desc"] = self.descriptors(structure)
+                if self.cache is not None:
+                    self.cache.put(keys["desc"], "desc", {"descriptors": values["desc"]})
+            if self.foundation and "foundation" not in values:
+                values["foundation"] = chgnet_crystal_features([structure])[0]
+                if self.cache is not None:
+                    self.cache.put(keys["foundation"], "foundation",
+                                   {"values": values["foundation"]})
+        return np.concatenate([values[part] for part in parts]).astype(np.float32)
 
     def descriptors(self, structure: Structure) -> np.ndarray:
-        """Compute the descriptors of a parsed structure (no cache).
+        """Compute the descriptors of a parsed structure (no cache; without the foundation
+        model's columns).
 
         Returns:
-            ``n_features`` float32, all finite.
+            float32, all finite.
         """
         roles = site_roles(structure)
         comp = structure.composition.fractional_composition
