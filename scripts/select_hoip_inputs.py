@@ -86,9 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--domains", default=None,
+                        help="comma-separated held-out domains (default: all ten)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     domains = sorted(set(hoip_domains(load_hoip())) - set(TEST_DOMAINS))
+    if args.domains is not None:
+        wanted = args.domains.split(",")
+        unknown = sorted(set(wanted) - set(domains))
+        if unknown:
+            parser.error(f"--domains: unknown {', '.join(unknown)}; known: {', '.join(domains)}")
+        domains = wanted
     todo = [(name, d, args.seed) for d in domains for name in INPUTS]
     record: dict[str, Any] = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "seed": args.seed,
