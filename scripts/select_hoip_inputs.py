@@ -25,7 +25,10 @@ from typing import Any
 
 import numpy as np
 
-FEATURE_CACHE = Path.home() / ".cache" / "e2t-discovery" / "features"
+# the benchmark's quiet fit wrapper and feature cache (scripts/ is on sys.path when a
+# script in it runs, and in the workers it forks)
+from bench_extrapolation import FEATURE_CACHE, _Quiet
+
 TEST_DOMAINS = ("Ge-F", "Pb-I")
 INPUTS = {"descriptors": None, "descriptors+chgnet": "chgnet"}
 
@@ -53,20 +56,8 @@ def _fold(args: tuple[str, str, int]) -> dict[str, Any]:
     test = np.flatnonzero(groups == held_out)
     train = np.flatnonzero(groups != held_out)
     cfg = {**PRESETS["descriptor"], "device": "cpu"}
-
-    class _Quiet:
-        def __init__(self, s: int) -> None:
-            self.model = E2TSurrogate(**cfg, seed=s)
-
-        def fit(self, X: Any, y: Any, g: Any) -> Any:
-            self.model.fit(X, y, g, progress=False)
-            return self
-
-        def predict(self, X: Any, return_std: bool = False) -> Any:
-            return self.model.predict(X, return_std=return_std)
-
     methods = {
-        "e2t": Method(_Quiet),
+        "e2t": Method(lambda s: _Quiet(E2TSurrogate(**cfg, seed=s))),
         "gp": Method(lambda s: make_baseline("gp", kernel="rbf"), deterministic=True),
         "ridge": Method(lambda s: make_baseline("ridge"), deterministic=True),
     }

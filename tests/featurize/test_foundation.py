@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from e2t_discovery.exceptions import FeaturizationError
@@ -18,11 +17,9 @@ BAD_CIF = "data_broken\n_cell_length_a 5.0\nloop_\n_atom_site_label\n"
 
 
 @pytest.fixture(scope="module")
-def paths(data_dir: Path) -> list[Path]:
+def paths(hoip_paths: list[Path]) -> list[Path]:
     """One structure of each of five anion x cation domains."""
-    table = pd.read_csv(data_dir / "hoip" / "hoip.csv")
-    picks = table.groupby(table["elements"]).head(1).head(5)
-    return [data_dir / "hoip" / "structures" / f"{i}.cif" for i in picks["id"]]
+    return hoip_paths[:5]
 
 
 def test_chgnet_columns_follow_the_descriptors(paths: list[Path]) -> None:

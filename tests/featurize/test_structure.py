@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -20,14 +19,6 @@ from e2t_discovery.featurize.structure import (
 )
 
 BAD_CIF = "data_broken\n_cell_length_a 5.0\nloop_\n_atom_site_label\n"
-
-
-@pytest.fixture(scope="module")
-def hoip_paths(data_dir: Path) -> list[Path]:
-    """One structure of each of the 12 anion x cation domains, plus a few polymorphs."""
-    table = pd.read_csv(data_dir / "hoip" / "hoip.csv")
-    picks = table.groupby(table["elements"]).head(1).head(14)
-    return [data_dir / "hoip" / "structures" / f"{i}.cif" for i in picks["id"]]
 
 
 def test_get_featurizer_returns_structure_featurizer(tmp_path: Path) -> None:
