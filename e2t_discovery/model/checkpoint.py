@@ -7,7 +7,7 @@ A model folder (format :data:`FORMAT_VERSION`) holds:
 - ``support.safetensors``: the support set, its inputs as the input kind's arrays plus
   ``y`` and ``domains``;
 - ``config.json``: ``format``, ``config``, ``y_mean``, ``y_std``, ``n_members`` and the
-  training ``history``.
+  training ``history`` and the variance ``calibrations``.
 
 :meth:`E2TSurrogate.save <e2t_discovery.model.surrogate.E2TSurrogate.save>` and
 :meth:`~e2t_discovery.model.surrogate.E2TSurrogate.load` call :func:`save_surrogate` and
@@ -56,7 +56,7 @@ def save_surrogate(model: E2TSurrogate, directory: str | Path) -> None:
             str(out / "support.safetensors"))
     meta = {"format": FORMAT_VERSION, "config": model.config.to_dict(),
             "y_mean": model.y_mean, "y_std": model.y_std, "n_members": len(model.members),
-            "history": model.history}
+            "history": model.history, "calibrations": model.calibrations}
     (out / "config.json").write_text(json.dumps(meta, indent=2))
 
 
@@ -94,6 +94,7 @@ def load_surrogate(cls: type[_Model], directory: str | Path, device: str | None)
                              if k.startswith("input.")}, config)
     model.y_mean, model.y_std = float(meta["y_mean"]), float(meta["y_std"])
     model.history = list(meta.get("history", []))
+    model.calibrations = list(meta.get("calibrations", []))
     model._X = model.inputs.from_arrays(support)
     model._y = np.asarray(support["y"], dtype=np.float64)
     model._domains = np.asarray(support["domains"], dtype=np.int64)

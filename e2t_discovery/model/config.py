@@ -30,6 +30,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "select_on": ("mse", "nll"),
     "gate": ("every_domain", "pooled"),
     "loss": ("nll", "mse"),
+    "calibration_target": ("coverage", "nll"),
     "policy": EPISODE_POLICIES,
     "device": ("auto", "cpu", "cuda"),
     "input_transform": ("none", "log1p"),
@@ -122,6 +123,12 @@ class SurrogateConfig:
         calibrate: Refit the noise variance in closed form after training: on held-out
             validation domains, or (``val_fraction=0`` with ``loss="mse"``, which never
             trains the noise) on fresh extrapolative episodes of the training data.
+        calibration_target: GP head: what the one variance factor of ``calibrate`` is
+            fitted to on those held-out queries. ``coverage`` (default): the 90% central
+            interval covers 90% of them (the factor is the 90% quantile of their squared
+            z-scores over 1.645^2; robust to the few far-off rows an unseen domain
+            holds). ``nll``: the Gaussian NLL is minimal (the mean squared z-score, which
+            those few rows inflate, so most intervals come out too wide).
         n_clusters: k-means clusters used as domains when no groups are given.
         ensemble: Number of members trained from different seeds.
         seed: Base seed (member ``i`` uses ``seed + i``).
@@ -168,6 +175,7 @@ class SurrogateConfig:
     eval_every: int = 50
     patience: int = 6
     calibrate: bool = True
+    calibration_target: str = "coverage"
     n_clusters: int = 8
     ensemble: int = 1
     seed: int = 0

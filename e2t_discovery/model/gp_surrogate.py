@@ -45,9 +45,11 @@ from e2t_discovery.model.surrogate import E2TSurrogate
 from e2t_discovery.model.training import adapt_episodes, split_validation, training_sampler
 from e2t_discovery.progress import Progress
 
-__all__ = ["GPHeadSurrogate"]
+__all__ = ["GPHeadSurrogate", "calibration_factor"]
 
 _CALIBRATION_BOUNDS = (0.05, 100.0)
+#: The 95% standard-normal quantile: the half-width of a 90% central interval in stds.
+Z90 = 1.6448536269514722
 
 #: Marginal-likelihood warm starts of the last few fits, keyed by data and kernel. The fit
 #: is deterministic (L-BFGS from fixed initial values; BoTorch's retries from prior draws
@@ -60,6 +62,24 @@ _WARM_START_CACHE = 4
 _WARM_START_SEED = 0
 #: Raw block weight that puts a blocked MinMax kernel on one block (softmax ~1 - 1e-13).
 _ONE_BLOCK = 30.0
+
+
+def calibration_factor(z2: np.ndarray, target: str) -> float:
+    """The variance factor ``c`` that calibrates held-out squared z-scores ``z2``.
+
+    ``coverage``: ``c = quantile_0.9(z2) / 1.645^2``, so that after dividing by ``c``
+    exactly 90% of the rows lie inside the 90% central interval. ``nll``: ``c =
+    mean(z2)``, the minimizer of the Gaussian NLL. NaN when ``z2`` is empty.
+    """
+    z2 = np.asarray(z2, dtype=np.float64)
+    z2 = z2[np.isfinite(z2)]
+    if not z2.size:
+        return math.nan
+    if target == "nll":
+        return float(z2.mean())
+    if target == "coverage":
+        return float(np.quantile(z2, 0.9) / Z90 ** 2)
+    raise ValueError(f"unknown calibration target {target!r}: use coverage or nll")
 
 
 def _warm_start_key(X: np.ndarray, ys: np.ndarray, base: str, head: GPHead) -> str:
@@ -327,11 +347,11 @@ class GPHeadSurrogate(E2TSurrogate):
     def _calibrate(self, head: GPHead, x: Tensor, ys: Tensor, cache: Tensor | None,
                    tr: np.ndarray, val: np.ndarray, sampler: EpisodeSampler,
                    n_episodes: int = 32) -> None:
-        """Scale every variance so the query z-scores have unit mean square (closed form).
+        """Scale every variance by one factor fitted in closed form on held-out queries.
 
         With all kernel scales and the noise multiplied by ``c`` the means stay and every
-        predictive variance is multiplied by ``c``; the Gaussian NLL is minimized at
-        ``c = mean(err^2 / var)``. Queries: the held-out domains (support: the other
+        predictive variance is multiplied by ``c``, so every squared z-score is divided by
+        it (:func:`calibration_factor`). Queries: the held-out domains (support: the other
         training rows), else fresh extrapolative episodes.
         """
         pairs = ([(tr, val)] if val.size else
@@ -341,18 +361,27 @@ class GPHeadSurrogate(E2TSurrogate):
         for s, q in pairs:
             mean, var, y = self._query(head, x, ys, cache, s, q)
             ratios.append(((mean - y) ** 2 / var).cpu())
-        factor = float(torch.cat(ratios).mean())
+        z2 = torch.cat(ratios).double().numpy()
+        factor = calibration_factor(z2, self.config.calibration_target)
+        self.calibrations.append({"calibration": factor, "target": self.config.calibration_target,
+                             "rows": int(z2.size),
+                             "factor_nll": calibration_factor(z2, "nll"),
+                             "factor_coverage": calibration_factor(z2, "coverage")})
         if math.isfinite(factor):
             head.scale_variances(float(np.clip(factor, *_CALIBRATION_BOUNDS)))
 
     def fit_info(self) -> dict[str, float]:
-        """What the fit decided: the share of members whose learned part is on and, with
-        ``base_blocks``, the mean weight of each block (``block_weight_<i>``)."""
+        """What the fit decided: the share of members whose learned part is on, the mean
+        variance factor of the calibration (``calibration``) and, with ``base_blocks``,
+        the mean weight of each block (``block_weight_<i>``)."""
         self._check_fitted()
         info = {"phi_active": float(np.mean([bool(m.phi_active) for m in self.members]))}
         picks = [h["blocks_kept"] for h in self.history if "blocks_kept" in h]
         if picks:
             info["blocks_kept"] = float(np.mean(picks))
+        factors = [c["calibration"] for c in self.calibrations]
+        if factors:
+            info["calibration"] = float(np.mean(factors))
         # block weights exist on the fingerprint (MinMax) base kernel only
         weights = [getattr(m.base_k.base_kernel, "weights", None) for m in self.members]
         if all(w is not None for w in weights):

@@ -97,6 +97,8 @@ class E2TSurrogate(SupportMixin):
         self.y_mean = 0.0
         self.y_std = 1.0
         self.history: list[dict[str, Any]] = []
+        #: One record per calibrated member (GP head): the factor applied and both targets'.
+        self.calibrations: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ properties
     @property
@@ -149,7 +151,7 @@ class E2TSurrogate(SupportMixin):
         self.y_std = float(y.std()) if y.std() > 0 else 1.0
         self._X, self._y, self._domains = X, y, domains
         self._ood_threshold = None
-        self.members, self.history = [], []
+        self.members, self.history, self.calibrations = [], [], []
         bar = progress_bar(cfg.steps * cfg.ensemble, desc="E2T meta-training", unit="steps",
                            enabled=progress, leave=False)
         try:

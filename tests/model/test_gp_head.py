@@ -254,6 +254,44 @@ def test_calibration_scales_variances_not_means(task) -> None:
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)
 
 
+def test_calibration_factor_targets_coverage_or_nll() -> None:
+    from e2t_discovery.model.gp_surrogate import Z90, calibration_factor
+
+    rng = np.random.default_rng(0)
+    # heavy-tailed held-out errors (Student t, 3 dof) at unit predicted variance
+    z2 = rng.standard_t(3, size=20_000) ** 2
+    cov = calibration_factor(z2, "coverage")
+    nll = calibration_factor(z2, "nll")
+    # after dividing by the factor, 90% of the rows lie inside +- Z90
+    assert np.mean(z2 / cov <= Z90 ** 2) == pytest.approx(0.90, abs=0.002)
+    assert nll == pytest.approx(z2.mean())
+    assert np.mean(z2 / nll <= Z90 ** 2) > 0.92  # the mean square over-covers
+    # Gaussian errors at twice the predicted std: both targets find ~4
+    g2 = (2.0 * rng.normal(size=20_000)) ** 2
+    assert calibration_factor(g2, "coverage") == pytest.approx(4.0, rel=0.05)
+    assert calibration_factor(g2, "nll") == pytest.approx(4.0, rel=0.05)
+    assert np.isnan(calibration_factor(np.array([np.nan]), "coverage"))
+
+
+def test_fit_records_the_calibration_it_applied(task) -> None:
+    raw = E2TSurrogate(**{**FAST, "calibrate": False}).fit(task["X"], task["y"], task["g"],
+                                                          progress=False)
+    models = {t: E2TSurrogate(**{**FAST, "calibration_target": t}).fit(
+        task["X"], task["y"], task["g"], progress=False) for t in ("coverage", "nll")}
+    s0 = raw.predict(task["Xt"], return_std=True)[1]
+    for target, model in models.items():
+        (record,) = model.calibrations  # one member
+        assert record["target"] == target and record["rows"] > 0
+        assert record["calibration"] == record[f"factor_{target}"]
+        assert model.fit_info()["calibration"] == pytest.approx(record["calibration"])
+        # the predictive variance moved by exactly that factor (inside the bounds)
+        s1 = model.predict(task["Xt"], return_std=True)[1]
+        factor = np.clip(record["calibration"], 0.05, 100.0)
+        np.testing.assert_allclose((s1 / s0) ** 2, factor, rtol=1e-3)
+    with pytest.raises(ConfigError, match="calibration_target"):
+        E2TSurrogate(calibration_target="quantile")
+
+
 def test_adapt_fine_tunes_and_keeps_predictions_finite(task) -> None:
     model = E2TSurrogate(**FAST).fit(task["X"], task["y"], task["g"], progress=False)
     model.adapt(task["Xt"][:8], task["yt"][:8], steps=10)
