@@ -89,6 +89,8 @@ class Task:
         batch: Batch size.
         sign: +1 to maximize the raw property, -1 to minimize it.
         kind: Representation kind of ``X`` (``polymer`` or ``structure``).
+        X_e2t: The E2T strategies' inputs when they differ from ``X`` (``--e2t-radius``).
+        e2t_preset: The E2T preset of those inputs (:mod:`e2t_discovery.model.presets`).
     """
 
     name: str
@@ -103,6 +105,16 @@ class Task:
     batch: int
     sign: float = 1.0
     kind: str = "polymer"
+    X_e2t: np.ndarray | None = None
+    e2t_preset: str = ""
+
+    def __post_init__(self) -> None:
+        self.e2t_preset = self.e2t_preset or KIND_PRESETS[self.kind]
+
+    @property
+    def e2t_X(self) -> np.ndarray:
+        """The E2T strategies' inputs."""
+        return self.X if self.X_e2t is None else self.X_e2t
 
 
 def _top(values: np.ndarray, positions: np.ndarray, fraction: float) -> set[int]:
@@ -112,11 +124,21 @@ def _top(values: np.ndarray, positions: np.ndarray, fraction: float) -> set[int]
 
 
 def pi1070_task(prop: str, data_dir: Path, *, n_initial: int, budget: int,
-                batch: int) -> Task:
-    """PI1070: maximize ``prop``; initial data from classes holding no top-1% polymer."""
+                batch: int, e2t_radius: list[int] | None = None) -> Task:
+    """PI1070: maximize ``prop``; initial data from classes holding no top-1% polymer.
+
+    Every strategy reads radius-3 Morgan counts, except that with ``e2t_radius`` (several
+    radii) the E2T strategies read the counts of those radii side by side with the
+    ``fingerprint-radii`` preset.
+    """
     df = datasets.load_pi1070(data_dir)
     df = df[df[prop].notna()].reset_index(drop=True)
-    X = get_featurizer("polymer").transform(df["smiles"].tolist())
+    smiles = df["smiles"].tolist()
+    X = get_featurizer("polymer").transform(smiles)
+    X_e2t, e2t_preset = None, ""
+    if e2t_radius and e2t_radius != [3]:
+        X_e2t = get_featurizer("polymer", radius=list(e2t_radius)).transform(smiles)
+        e2t_preset = "fingerprint-radii" if len(e2t_radius) > 1 else "fingerprint"
     y = df[prop].to_numpy(dtype=float)
     domains = df["polymer_class"].astype(str).to_numpy()
     everything = np.arange(len(y))
@@ -124,7 +146,8 @@ def pi1070_task(prop: str, data_dir: Path, *, n_initial: int, budget: int,
     target_domains = {domains[i] for i in targets}
     source = np.flatnonzero(~np.isin(domains, list(target_domains)))
     return Task(f"pi1070-{'tc' if prop == 'thermal_conductivity' else prop.lower()}", X, y,
-                domains, source, everything, targets, n_initial, budget, batch)
+                domains, source, everything, targets, n_initial, budget, batch,
+                X_e2t=X_e2t, e2t_preset=e2t_preset)
 
 
 def hoip_task(data_dir: Path, *, n_initial: int, budget: int, batch: int) -> Task:
@@ -147,18 +170,18 @@ def hoip_task(data_dir: Path, *, n_initial: int, budget: int, batch: int) -> Tas
 KIND_PRESETS = {"polymer": "fingerprint", "structure": "descriptor"}
 
 
-def e2t_factory(steps: int | None, ensemble: int, seed: int, kind: str = "polymer",
+def e2t_factory(steps: int | None, ensemble: int, seed: int, name: str = "fingerprint",
                 preset: str = "presets") -> Callable[[], Any]:
     """Return a constructor of the E2T surrogate sized for this benchmark.
 
-    ``preset="presets"`` takes the selected settings of the task's representation
-    (:mod:`e2t_discovery.model.presets`); ``"plain"`` the surrogate's defaults. ``steps``
+    ``preset="presets"`` takes the settings of preset ``name`` (the task's inputs', from
+    :mod:`e2t_discovery.model.presets`); ``"plain"`` the surrogate's defaults. ``steps``
     (if given) overrides the preset's training length.
     """
     from e2t_discovery.model import E2TSurrogate
     from e2t_discovery.model.presets import PRESETS
 
-    settings: dict[str, Any] = dict(PRESETS[KIND_PRESETS[kind]]) if preset == "presets" else {}
+    settings: dict[str, Any] = dict(PRESETS[name]) if preset == "presets" else {}
     if steps is not None:
         settings["steps"] = steps
 
@@ -282,7 +305,7 @@ def run_one(task: Task, strategy: str, seed: int, args: argparse.Namespace,
     if strategy.startswith("e2t"):
         update = "adapt"
         make = (lambda: copy.deepcopy(fitted_e2t)) if fitted_e2t is not None else \
-            e2t_factory(args.steps, args.ensemble, seed, task.kind,
+            e2t_factory(args.steps, args.ensemble, seed, task.e2t_preset,
                         args.e2t_preset)
     elif strategy == "rf-ucb":
         make = baseline_factory("rf", seed, task.kind)
@@ -290,8 +313,9 @@ def run_one(task: Task, strategy: str, seed: int, args: argparse.Namespace,
         make = baseline_factory("gp", seed, task.kind)
     pool = np.setdiff1d(task.pool, init)
     t0 = time.perf_counter()
+    X = task.e2t_X if strategy.startswith("e2t") else task.X
     trace = run_retrospective(
-        make, select, task.X, task.y, task.domains, init, budget=task.budget,
+        make, select, X, task.y, task.domains, init, budget=task.budget,
         batch=task.batch, seed=seed, pool=pool, update=update,
         policy=AdaptPolicy(threshold=args.adapt_threshold, steps=args.adapt_steps),
         prefit=fitted_e2t is not None)
@@ -435,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--e2t-preset", choices=("presets", "plain"), default="presets",
                     help="E2T settings: the selected preset of each representation "
                          "(e2t_discovery.model.presets) or the surrogate's defaults")
+    ap.add_argument("--e2t-radius", type=int, nargs="+", default=None,
+                    help="Morgan radii of the E2T strategies' polymer inputs, e.g. 0 1 2 3 "
+                         "(the fingerprint-radii preset); default radius 3, as the "
+                         "baselines read")
     ap.add_argument("--ensemble", type=int, default=1)
     ap.add_argument("--adapt-threshold", type=int, default=5)
     ap.add_argument("--adapt-steps", type=int, default=50)
@@ -452,9 +480,10 @@ def main(argv: list[str] | None = None) -> int:
     builders = {
         "pi1070-tc": lambda: pi1070_task("thermal_conductivity", data_dir,
                                          n_initial=args.n_initial, budget=args.budget,
-                                         batch=args.batch),
+                                         batch=args.batch, e2t_radius=args.e2t_radius),
         "pi1070-cp": lambda: pi1070_task("Cp", data_dir, n_initial=args.n_initial,
-                                         budget=args.budget, batch=args.batch),
+                                         budget=args.budget, batch=args.batch,
+                                         e2t_radius=args.e2t_radius),
         "hoip-pbi": lambda: hoip_task(data_dir, n_initial=args.n_initial,
                                       budget=args.hoip_budget, batch=args.hoip_batch),
     }
@@ -486,9 +515,9 @@ def main(argv: list[str] | None = None) -> int:
             if any(s.startswith("e2t") for s in args.strategies):
                 init = initial_data(task, seed)
                 t0 = time.perf_counter()
-                fitted = e2t_factory(args.steps, args.ensemble, seed, task.kind,
+                fitted = e2t_factory(args.steps, args.ensemble, seed, task.e2t_preset,
                                      args.e2t_preset)().fit(
-                    task.X[init], task.y[init], task.domains[init])
+                    task.e2t_X[init], task.y[init], task.domains[init])
                 fit_s = time.perf_counter() - t0
             for strat in args.strategies:
                 run = run_one(task, strat, seed, args,
