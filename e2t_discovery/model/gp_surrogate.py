@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from e2t_discovery.exceptions import ModelError
+from e2t_discovery.model.benchmark import Z90
 from e2t_discovery.model.config import SurrogateConfig
 from e2t_discovery.model.episodes import EpisodeSampler
 from e2t_discovery.model.gp_head import GPHead, gaussian_query_loss
@@ -48,8 +49,6 @@ from e2t_discovery.progress import Progress
 __all__ = ["GPHeadSurrogate", "calibration_factor"]
 
 _CALIBRATION_BOUNDS = (0.05, 100.0)
-#: The 95% standard-normal quantile: the half-width of a 90% central interval in stds.
-Z90 = 1.6448536269514722
 
 #: Marginal-likelihood warm starts of the last few fits, keyed by data and kernel. The fit
 #: is deterministic (L-BFGS from fixed initial values; BoTorch's retries from prior draws
@@ -363,10 +362,11 @@ class GPHeadSurrogate(E2TSurrogate):
             ratios.append(((mean - y) ** 2 / var).cpu())
         z2 = torch.cat(ratios).double().numpy()
         factor = calibration_factor(z2, self.config.calibration_target)
-        self.calibrations.append({"calibration": factor, "target": self.config.calibration_target,
-                             "rows": int(z2.size),
-                             "factor_nll": calibration_factor(z2, "nll"),
-                             "factor_coverage": calibration_factor(z2, "coverage")})
+        self.calibrations.append({"calibration": factor,
+                                  "target": self.config.calibration_target,
+                                  "rows": int(z2.size),
+                                  "factor_nll": calibration_factor(z2, "nll"),
+                                  "factor_coverage": calibration_factor(z2, "coverage")})
         if math.isfinite(factor):
             head.scale_variances(float(np.clip(factor, *_CALIBRATION_BOUNDS)))
 

@@ -255,7 +255,8 @@ def test_calibration_scales_variances_not_means(task) -> None:
 
 
 def test_calibration_factor_targets_coverage_or_nll() -> None:
-    from e2t_discovery.model.gp_surrogate import Z90, calibration_factor
+    from e2t_discovery.model.benchmark import Z90
+    from e2t_discovery.model.gp_surrogate import calibration_factor
 
     rng = np.random.default_rng(0)
     # heavy-tailed held-out errors (Student t, 3 dof) at unit predicted variance
