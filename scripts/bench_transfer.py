@@ -12,9 +12,11 @@ Tasks (one process, every method on the same draws):
 
 Rows: ``e2t_target`` (no transfer: the GP-head E2T on the k target labels; it needs >= 8),
 ``gp_target`` (exact GP on the k labels), ``finetune``, ``affine``, ``multitask``
-(e2t_discovery.model.transfer). Draws are nested (the 10 labels hold the 5). The source
-models are fitted once per task (seed 0; their episodic training is shortened, see
-``source_settings``), the target draws and every method's own seed vary with the seed.
+(e2t_discovery.model.transfer) and ``auto`` (affine or finetune, chosen per draw by
+cross-validation across the domains of the k labels; the test domain is never seen).
+Draws are nested (the 10 labels hold the 5). The source models are fitted once per task
+(seed 0; their episodic training is shortened, see ``source_settings``), the target
+draws and every method's own seed vary with the seed.
 Scaling: the best E2T-based transfer method on HOIP Sim2Real (first split, k = 10) with
 source models fitted on 10 ... 100% of the source rows (a random subset per seed); a power
 law ``rmse = c n^-alpha`` is fitted to the mean RMSE.
@@ -42,7 +44,7 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FEATURE_CACHE = Path.home() / ".cache" / "e2t-discovery" / "features"
-TRANSFER = ("finetune", "affine", "multitask")
+TRANSFER = ("finetune", "affine", "multitask", "auto")
 ROWS = ("e2t_target", "gp_target", *TRANSFER)
 #: Label counts compared against the targets (no transfer, target-only GP).
 CHECK_K = 20
@@ -75,6 +77,8 @@ def _settings(quick: bool) -> dict[str, Any]:
         # (about 1 s at 1,350 rows on one busy core): 800 source rows drawn per seed, 40
         # iterations, to fit the budget (the other methods see every source row)
         "multitask": {"max_source_rows": 800, "maxiter": 40},
+        # auto: its finetune candidate fitted as the finetune row
+        "auto": {"finetune": {"steps": 50, "lr": 1e-4}},
         # L-BFGS iterations of every GP head's marginal-likelihood warm start
         # (e2t_discovery.model.gp_head.ML_MAXITER, 150 in the package): the HOIP source's
         # 1,345 x 94 RBF-ARD fit is the longest single step of the run
@@ -149,6 +153,9 @@ def _cell(data: dict[str, Any], source: Any, pool: np.ndarray, test: np.ndarray,
                        "seconds": round(time.perf_counter() - start, 2)}
                 if hasattr(model, "info") and name in TRANSFER:
                     rec["info"] = _short(model.info())
+                if getattr(model, "selection", None):
+                    rec["chosen"] = model.selection["chosen"]
+                    rec["cv_rmse"] = model.selection["cv_rmse"]
                 per[name].append(rec)
         out["k"][str(k)] = {name: _summary(recs) for name, recs in per.items()}
         line = "  ".join(f"{n} {out['k'][str(k)][n]['rmse_mean']:.4f}"
@@ -180,11 +187,12 @@ def _criteria(task: dict[str, Any]) -> dict[str, Any]:
     small = [k for k in ks if k <= CHECK_K]
 
     def mean(split: str, k: int, name: str) -> float | None:
-        s = cells[split]["k"][str(k)][name]
+        s = cells[split]["k"][str(k)].get(name)
         return None if s is None else s["rmse_mean"]
 
-    score = {m: np.mean([mean(s, k, m) for s in cells for k in small]) for m in
-             ("finetune", "affine")}
+    e2t_based = [m for m in ("finetune", "affine", "auto")
+                 if all(cells[s]["k"][str(k)].get(m) for s in cells for k in small)]
+    score = {m: np.mean([mean(s, k, m) for s in cells for k in small]) for m in e2t_based}
     best = min(score, key=score.get)
     checks = []
     for split in cells:
@@ -204,18 +212,31 @@ def _criteria(task: dict[str, Any]) -> dict[str, Any]:
     return {"best_transfer": best, "mean_rmse_k_le_20": score, "checks": checks,
             "beats_both_at_k_le_20": bool(met),
             "level_with_multitask_everywhere": all(c["level_with_multitask"] for c in checks),
-            "best_overall_by_k": {f"{s}/{k}": min(TRANSFER, key=lambda m: mean(s, k, m))
-                                  for s in cells for k in ks}}
+            "best_overall_by_k": {f"{s}/{k}": min(
+                (m for m in TRANSFER if mean(s, k, m) is not None),
+                key=lambda m: mean(s, k, m)) for s in cells for k in ks},
+            "auto_chose": {f"{s}/{k}": _choices(cells[s]["k"][str(k)].get("auto"))
+                           for s in cells for k in ks if cells[s]["k"][str(k)].get("auto")}}
+
+
+def _choices(summary: dict[str, Any]) -> dict[str, int]:
+    """How often ``auto`` chose each method over the seeds of one cell."""
+    out: dict[str, int] = {}
+    for run in summary["runs"]:
+        out[run["chosen"]] = out.get(run["chosen"], 0) + 1
+    return out
 
 
 def _print_table(record: dict[str, Any]) -> None:
     for tname, task in record["tasks"].items():
         print(f"\n{tname}: RMSE (mean over {len(record['seeds'])} seeds; target units)")
-        print(f"  {'split':8s} {'k':>4s} " + " ".join(f"{n:>11s}" for n in ROWS))
+        rows = [n for n in ROWS if any(n in row for c in task["splits"].values()
+                                         for row in c["k"].values())]
+        print(f"  {'split':8s} {'k':>4s} " + " ".join(f"{n:>11s}" for n in rows))
         for split, cell in task["splits"].items():
             for k, row in cell["k"].items():
-                vals = " ".join(f"{row[n]['rmse_mean']:11.4f}" if row[n] else f"{'n/a':>11s}"
-                                for n in ROWS)
+                vals = " ".join(f"{row[n]['rmse_mean']:11.4f}" if row.get(n)
+                                else f"{'n/a':>11s}" for n in rows)
                 print(f"  {split:8s} {k:>4s} {vals}")
         crit = task["criteria"]
         print(f"  best E2T-based transfer: {crit['best_transfer']}; beats (by >= "
@@ -287,8 +308,8 @@ def _plot_task(task: dict[str, Any], title: str, path: Path) -> None:
     for ax, split in zip(axes[0], splits, strict=True):
         cell = task["splits"][split]
         ks = [int(k) for k in cell["k"]]
-        for name, style in zip(ROWS, ("o--", "s--", "^-", "D-", "v-"), strict=True):
-            pts = [(k, cell["k"][str(k)][name]) for k in ks if cell["k"][str(k)][name]]
+        for name, style in zip(ROWS, ("o--", "s--", "^-", "D-", "v-", "P-"), strict=True):
+            pts = [(k, cell["k"][str(k)][name]) for k in ks if cell["k"][str(k)].get(name)]
             if not pts:
                 continue
             ax.errorbar([p[0] for p in pts], [p[1]["rmse_mean"] for p in pts],

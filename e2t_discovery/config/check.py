@@ -224,11 +224,15 @@ def _check_transfer_settings(method: str, settings: Mapping[str, Any]) -> None:
     from e2t_discovery.exceptions import ModelError
     from e2t_discovery.model.transfer import METHOD_CLASSES
 
-    cls = METHOD_CLASSES[method]
-    accepted = {k: v for k, v in parameter_types(cls).items() if k not in ("source", "seed")}
     options = {k: v for k, v in settings.items() if k != "source"}
-    _check_params("transfer.settings", options, f"transfer method {method!r}", accepted,
-                  lambda **kw: None, (ModelError,))
+    if method == "auto":
+        _check_auto_settings(options)
+    else:
+        cls = METHOD_CLASSES[method]
+        accepted = {k: v for k, v in parameter_types(cls).items()
+                    if k not in ("source", "seed")}
+        _check_params("transfer.settings", options, f"transfer method {method!r}", accepted,
+                      lambda **kw: None, (ModelError,))
     source = settings.get("source", {})
     if not isinstance(source, Mapping):
         raise _Invalid("transfer.settings.source", source, "must be a table of surrogate "
@@ -239,6 +243,38 @@ def _check_transfer_settings(method: str, settings: Mapping[str, Any]) -> None:
         SurrogateConfig.from_dict(dict(source))
     except ConfigError as exc:
         raise _Invalid("transfer.settings.source", dict(source), str(exc)) from None
+
+
+def _check_auto_settings(options: Mapping[str, Any]) -> None:
+    """``[transfer.settings]`` of ``method = "auto"``: ``candidates`` and one options table
+    per candidate method (``[transfer.settings.affine]``)."""
+    from e2t_discovery.exceptions import ModelError
+    from e2t_discovery.model.transfer import METHOD_CLASSES
+
+    methods = list(METHOD_CLASSES)
+    candidates = options.get("candidates", ["affine", "finetune"])
+    if (not isinstance(candidates, list) or not candidates
+            or any(c not in METHOD_CLASSES for c in candidates)
+            or len(set(candidates)) != len(candidates)):
+        raise _Invalid("transfer.settings.candidates", candidates,
+                       f"must be a list of distinct transfer methods from "
+                       f"{', '.join(methods)} (e.g. [\"affine\", \"finetune\"])")
+    for key, value in options.items():
+        if key == "candidates":
+            continue
+        if key not in METHOD_CLASSES:
+            raise _Invalid(f"transfer.settings.{key}", value,
+                           f"method 'auto' takes candidates and a table of options per "
+                           f"method; {did_you_mean(key, ['candidates', *methods])}accepted: "
+                           f"candidates, {', '.join(methods)}")
+        if not isinstance(value, Mapping):
+            raise _Invalid(f"transfer.settings.{key}", value,
+                           f"must be a table of the {key} method's options "
+                           f"([transfer.settings.{key}])")
+        accepted = {k: v for k, v in parameter_types(METHOD_CLASSES[key]).items()
+                    if k not in ("source", "seed")}
+        _check_params(f"transfer.settings.{key}", value, f"transfer method {key!r}",
+                      accepted, lambda **kw: None, (ModelError,))
 
 
 def _table_header(path: Any) -> list[str]:

@@ -13,7 +13,7 @@ A campaign file has these tables (see the templates, ``e2t_discovery/campaigns/*
     [model]           adaptation_threshold, adaptation_steps, settings (E2TSurrogate options)
     [strategy]        name, batch_size, params (table)
     [library]         path
-    [transfer]        method (finetune | affine | multitask), one source: table (with
+    [transfer]        method (finetune | affine | multitask | auto), one source: table (with
                       property, unit) | campaign | model; settings (table)
 
 Unknown keys and wrong types raise :class:`~e2t_discovery.exceptions.ConfigError` whose
@@ -269,7 +269,7 @@ class LibraryConfig(_Section):
     path: str | None = None
 
 
-TRANSFER_METHODS = ("finetune", "affine", "multitask")
+TRANSFER_METHODS = ("finetune", "affine", "multitask", "auto")
 
 
 class TransferConfig(_Section):
@@ -280,11 +280,12 @@ class TransferConfig(_Section):
     campaign's, a convertible one, or ``"none"`` when the scale differs), ``campaign``
     (another campaign's measurements, by name under the same root) or ``model`` (a saved
     model folder). ``method``: ``finetune`` (meta-train on the source, fine-tune on the
-    target), ``affine`` (target = a·f_source(x) + b + GP residual) or ``multitask`` (a
-    multi-task GP over source and target).
+    target), ``affine`` (target = a·f_source(x) + b + GP residual), ``multitask`` (a
+    multi-task GP over source and target) or ``auto`` (the candidate methods compared by
+    cross-validation across the target domains; the best is fitted).
     """
 
-    method: Literal["finetune", "affine", "multitask"] = "affine"
+    method: Literal["finetune", "affine", "multitask", "auto"] = "affine"
     table: str | None = None
     property: str | None = None
     unit: str | None = None

@@ -193,7 +193,8 @@ def train_model(shelf: ModelShelf, config: CampaignConfig, features: CampaignFea
     ``fit_transfer(method, source model, X, y, ...)`` on the campaign's source model
     (fitted and cached at the first train: ``loop.transfer_source.source_model``), and
     the metrics hold the method's fitted quantities under ``transfer`` (affine:
-    ``a``, ``b``).
+    ``a``, ``b``; ``auto``: the chosen method and the cross-validation scores under
+    ``selection``).
 
     Raises:
         NotFittedError: if there are no measurements.
@@ -221,6 +222,8 @@ def train_model(shelf: ModelShelf, config: CampaignConfig, features: CampaignFea
                                 **method_options(config))
         extra["transfer"] = {"method": transfer.method, "adapt_mode": transfer.adapt_mode,
                              **transfer.info()}
+        if transfer.selection is not None:  # method "auto": what it chose, and why
+            extra["transfer"]["selection"] = transfer.selection
         model = transfer
     fit_s = time.perf_counter() - started
     pred = np.asarray(model.predict(X), dtype=np.float64)

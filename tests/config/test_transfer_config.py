@@ -57,6 +57,18 @@ def test_a_table_source_is_resolved_against_the_campaign_file(
     ('table = "gga.csv"', "[transfer] table needs property"),
     ('method = "stacking"\ntable = "gga.csv"\nproperty = "band_gap_gga"\nunit = "eV"',
      "transfer.method"),
+    ('method = "auto"\ntable = "gga.csv"\nproperty = "band_gap_gga"\nunit = "eV"\n'
+     '[transfer.settings]\ncandidates = ["affine", "stacking"]',
+     "transfer.settings.candidates = ['affine', 'stacking'] is invalid: must be a list of "
+     "distinct transfer methods from finetune, affine, multitask"),
+    ('method = "auto"\ntable = "gga.csv"\nproperty = "band_gap_gga"\nunit = "eV"\n'
+     '[transfer.settings.afine]\nresidual = false',
+     "transfer.settings.afine = {{'residual': False}} is invalid: method 'auto' takes "
+     "candidates and a table of options per method; did you mean 'affine'?"),
+    ('method = "auto"\ntable = "gga.csv"\nproperty = "band_gap_gga"\nunit = "eV"\n'
+     '[transfer.settings.affine]\nresidue = false',
+     "transfer.settings.affine.residue = False is invalid: transfer method 'affine' has no "
+     "parameter 'residue'; did you mean 'residual'?"),
 ])
 def test_a_bad_transfer_section_fails_init_with_one_line(
         tmp_path: Path, gga_table: Path, capsys: pytest.CaptureFixture[str],
@@ -67,6 +79,16 @@ def test_a_bad_transfer_section_fails_init_with_one_line(
     assert (code, err.count("\n")) == (1, 1), err
     assert message.format(dir=tmp_path) in err
     assert not (tmp_path / "home" / "x").exists()
+
+
+def test_auto_with_options_per_candidate_is_accepted(tmp_path: Path, gga_table: Path) -> None:
+    path = _campaign_file(tmp_path, "hoip-bandgap", '[transfer]\nmethod = "auto"\n'
+                          'table = "gga.csv"\nproperty = "band_gap_gga"\nunit = "eV"\n'
+                          '[transfer.settings]\ncandidates = ["affine", "finetune"]\n'
+                          '[transfer.settings.finetune]\nsteps = 20\n')
+    config = load_config(path)
+    assert config.transfer is not None and config.transfer.method == "auto"
+    assert config.transfer.settings["finetune"] == {"steps": 20}
 
 
 def test_a_source_described_another_way_is_refused(tmp_path: Path) -> None:

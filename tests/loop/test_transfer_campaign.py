@@ -265,3 +265,22 @@ def test_every_method_trains_and_follows_new_measurements(
         assert isinstance(model, TransferModel) and model.y.size == 16 + 3
         pred = model.predict(campaign.featurize(new["smiles"].tolist()))
         assert np.abs(pred - new[PROPERTY].to_numpy()).max() < 0.2
+
+
+def test_auto_records_its_choice_and_keeps_it_when_measurements_land(
+        tmp_path: Path, data_dir: Path) -> None:
+    root, _, labels = make_transfer_campaign(tmp_path, data_dir, method="auto")
+    table = pd.read_csv(labels, dtype={"id": str})
+    table[table["polymer_class"] == 13].head(3).assign(unit="W/m/K").to_csv(
+        tmp_path / "new.csv", index=False)
+    with Campaign.open("loop", root) as campaign:
+        transfer = campaign.train(progress=False).metrics["transfer"]
+        selection = transfer["selection"]
+        assert selection["chosen"] == transfer["method"] in ("affine", "finetune")
+        assert set(selection["cv_rmse"]) == {"affine", "finetune"}
+        assert selection["n_labels"] == 16
+        campaign.ingest(tmp_path / "new.csv")
+        campaign.update_model()
+        model = campaign.load_model()
+        assert isinstance(model, TransferModel) and model.method == selection["chosen"]
+        assert model.selection == selection and model.y.size == 16 + 3

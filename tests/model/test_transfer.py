@@ -69,7 +69,7 @@ def test_affine_recovers_a_and_b(source, a: float, b: float) -> None:
     assert info["noise_std"] < 0.1 * abs(a)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "auto"])
 def test_method_contract(source, method: str, tmp_path) -> None:
     X, y = _target(2.0, -1.0, 30, seed=2)
     Xq, yq = _target(2.0, -1.0, 40, seed=3)
@@ -130,6 +130,53 @@ def test_frozen_kernel_caches_and_matches(source) -> None:
     np.testing.assert_allclose(k1.numpy(), kernel(x, x).to_dense().detach().numpy(), atol=1e-10)
     assert frozen.forward(x, x) is frozen.forward(x.clone(), x.clone())  # cached
     assert all(not p.requires_grad for p in frozen.parameters())
+
+
+def test_auto_picks_affine_where_the_source_carries_the_target(source, tmp_path) -> None:
+    X, y = _target(2.0, -1.0, 24, seed=8)
+    model = fit_transfer("auto", source, X, y, target_groups=(X[:, 1] * 4).astype(int))
+    sel = model.selection
+    assert model.method == "affine" and sel["chosen"] == "affine"
+    assert sel["cv_rmse"]["affine"] < sel["cv_rmse"]["finetune"]
+    assert sel["folds"].startswith("leave-domains-out (4 domains")
+    # the choice is part of the saved model
+    model.save(tmp_path / "m")
+    assert load_transfer(tmp_path / "m").selection == sel
+
+
+def test_auto_falls_back_where_the_source_says_nothing(source) -> None:
+    """A target unrelated to every source property: the affine map cannot predict held-out
+    domains, the re-targeted surrogate (a GP on the target rows) does better."""
+    rng = np.random.default_rng(9)
+    X = rng.uniform(0, 1, (24, 3))
+    y = 3 * np.cos(7 * X[:, 2]) + 0.03 * rng.normal(size=24)
+    direct = {m: fit_transfer(m, source, X, y) for m in ("affine", "finetune")}
+    model = fit_transfer("auto", source, X, y, target_groups=(X[:, 1] * 4).astype(int))
+    assert model.method == "finetune"
+    assert model.selection["cv_rmse"]["finetune"] < model.selection["cv_rmse"]["affine"]
+    Xq = rng.uniform(0, 1, (30, 3))
+    np.testing.assert_allclose(model.predict(Xq), direct["finetune"].predict(Xq), atol=1e-8)
+
+
+def test_auto_folds_hold_out_whole_domains() -> None:
+    from e2t_discovery.model.transfer.select import MAX_FOLDS, cv_folds
+
+    groups = np.repeat(np.arange(11), 3)
+    folds, how = cv_folds(groups.size, groups)
+    assert len(folds) == MAX_FOLDS and how.startswith("leave-domains-out (11 domains")
+    assert sorted(np.concatenate(folds).tolist()) == list(range(groups.size))
+    for test in folds:  # a domain is never split between a fold's training and test rows
+        assert not set(groups[test]) & set(np.delete(groups, test))
+    folds, how = cv_folds(10, np.array([0] * 5 + [1] * 5))  # two domains: random folds
+    assert how == "random (8 folds)" and sum(f.size for f in folds) == 10
+
+
+def test_auto_with_few_labels_takes_the_first_candidate(source) -> None:
+    X, y = _target(2.0, -1.0, 4, seed=10)
+    model = fit_transfer("auto", source, X, y, candidates=["finetune", "affine"])
+    assert model.method == "finetune" and model.selection["cv_rmse"] == {}
+    with pytest.raises(ModelError, match="unknown candidate or option 'stacking'"):
+        fit_transfer("auto", source, X, y, candidates=["stacking"])
 
 
 def test_bad_input_is_refused(source) -> None:

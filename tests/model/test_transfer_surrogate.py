@@ -41,6 +41,9 @@ def test_every_method_is_a_surrogate(source: SourceModel, method: str, tmp_path:
     X, y = _target(20, seed=1)
     model = fit_transfer(method, source, X, y, target_groups=(X[:, 0] > 0.5).astype(int))
     assert isinstance(model, Surrogate)
+    # auto returns the model of the method it chose
+    assert model.method == method or (method == "auto" and model.selection is not None
+                                      and model.method == model.selection["chosen"])
     Xq, _ = _target(30, seed=2)
     mean, std, dist = model.predict_with_distance(Xq)
     ref_mean, ref_std = model.predict(Xq, return_std=True)
@@ -55,7 +58,7 @@ def test_every_method_is_a_surrogate(source: SourceModel, method: str, tmp_path:
     np.testing.assert_allclose(np.diag(pcov) + model.noise_std**2, std[:5] ** 2, rtol=1e-4)
     model.save(tmp_path / "m")
     loaded = load_surrogate(tmp_path / "m")
-    assert isinstance(loaded, TransferModel) and loaded.method == method
+    assert isinstance(loaded, TransferModel) and loaded.method == model.method
     np.testing.assert_allclose(loaded.predict(Xq), mean, rtol=1e-5, atol=1e-6)
 
 

@@ -9,7 +9,10 @@ meta-trained surrogate per source property):
 - ``affine``: affine model transfer, target = ``a . f_s(x) + b`` plus a GP residual on the
   inputs (Minami, Fukumizu, Hayashi et al.);
 - ``multitask``: a multi-task GP over source and target rows (BoTorch ``MultiTaskGP``),
-  the standard baseline.
+  the standard baseline;
+- ``auto``: whichever of the candidates (default ``affine`` and ``finetune``) predicts
+  held-out target domains best in a cross-validation on the target labels
+  (:mod:`~e2t_discovery.model.transfer.select`).
 
 Example:
     >>> source = SourceModel.fit(X_src, Y_src, groups_src, settings=PRESETS["descriptor"])
@@ -34,9 +37,10 @@ from e2t_discovery.model.transfer.affine import AffineTransfer
 from e2t_discovery.model.transfer.base import TransferBoTorchModel, TransferModel
 from e2t_discovery.model.transfer.finetune import FinetuneTransfer
 from e2t_discovery.model.transfer.multitask import MultiTaskTransfer
+from e2t_discovery.model.transfer.select import CANDIDATES, select_transfer
 from e2t_discovery.model.transfer.source import SourceModel
 
-__all__ = ["METHODS", "METHOD_CLASSES", "AffineTransfer", "FinetuneTransfer",
+__all__ = ["CANDIDATES", "METHODS", "METHOD_CLASSES", "AffineTransfer", "FinetuneTransfer",
            "MultiTaskTransfer", "SourceModel", "TransferBoTorchModel", "TransferModel",
            "fit_transfer", "load_transfer"]
 
@@ -45,7 +49,8 @@ METHOD_CLASSES: dict[str, type[TransferModel]] = {
     "affine": AffineTransfer,
     "multitask": MultiTaskTransfer,
 }
-METHODS = tuple(METHOD_CLASSES)
+#: Every ``method`` of :func:`fit_transfer`: the fitted kinds and ``auto`` (chooses one).
+METHODS = (*METHOD_CLASSES, "auto")
 
 
 def fit_transfer(method: str, source: SourceModel | tuple[Any, ...], target_X: Any,
@@ -55,7 +60,10 @@ def fit_transfer(method: str, source: SourceModel | tuple[Any, ...], target_X: A
     """Fit a transfer model of the target on target rows, starting from a source.
 
     Args:
-        method: ``finetune``, ``affine`` or ``multitask``.
+        method: ``finetune``, ``affine``, ``multitask``, or ``auto`` (cross-validate
+            ``candidates`` on the target labels, fit the best; options: ``candidates``, a
+            list of methods, and a table of options per method, e.g.
+            ``affine={"residual": False}``).
         source: A fitted :class:`SourceModel` (fit it once, share it between methods), or
             ``(source_X, source_y)`` / ``(source_X, source_y, source_groups)`` to fit one
             here with ``source_settings`` (SurrogateConfig options).
@@ -70,7 +78,7 @@ def fit_transfer(method: str, source: SourceModel | tuple[Any, ...], target_X: A
     Raises:
         ModelError: on an unknown method, bad shapes, or fewer than 2 target rows.
     """
-    if method not in METHOD_CLASSES:
+    if method not in METHODS:
         raise ModelError(f"unknown transfer method {method!r}; use one of {', '.join(METHODS)}")
     if not isinstance(source, SourceModel):
         if not isinstance(source, tuple) or len(source) not in (2, 3):
@@ -81,6 +89,23 @@ def fit_transfer(method: str, source: SourceModel | tuple[Any, ...], target_X: A
     n = np.asarray(target_y).reshape(-1).size
     if n < 2:
         raise ModelError(f"transfer needs at least 2 target labels, got {n}")
+    if method == "auto":
+        candidates = tuple(options.pop("candidates", CANDIDATES))
+        unknown = sorted(set(candidates) - set(METHOD_CLASSES)) + sorted(
+            k for k in options if k not in METHOD_CLASSES)
+        if unknown:
+            raise ModelError(f"transfer method 'auto': unknown candidate or option "
+                             f"{', '.join(map(repr, unknown))}; candidates are "
+                             f"{', '.join(METHOD_CLASSES)}")
+        fitted = source
+
+        def fit_one(name: str, X: Any, y: Any, groups: Any, **opts: Any) -> TransferModel:
+            return fit_transfer(name, fitted, X, y, target_groups=groups, seed=seed, **opts)
+
+        X = np.asarray(target_X, dtype=np.float64)
+        return select_transfer(fit_one, X, np.asarray(target_y, dtype=np.float64).reshape(-1),
+                               target_groups, candidates=candidates, options=options,
+                               seed=seed)  # type: ignore[no-any-return]
     if method == "finetune":
         return FinetuneTransfer(source, seed=seed, **options).fit(target_X, target_y,
                                                                   target_groups)

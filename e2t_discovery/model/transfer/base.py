@@ -144,6 +144,8 @@ class TransferModel(ABC):
         self.y_std = 1.0
         self.X = np.zeros((0, source.n_features))
         self.y = np.zeros(0)
+        #: How ``method = "auto"`` chose this model (``select.select_transfer``), else None.
+        self.selection: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ to implement
     @abstractmethod
@@ -306,7 +308,8 @@ class TransferModel(ABC):
         out.mkdir(parents=True, exist_ok=True)
         self.source.save(out / "source")
         meta = {"format": FORMAT_VERSION, "method": self.method, "y_mean": self.y_mean,
-                "y_std": self.y_std, "info": self.info(), "state": self._save_state(out)}
+                "y_std": self.y_std, "info": self.info(), "selection": self.selection,
+                "state": self._save_state(out)}
         (out / "transfer.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -324,7 +327,9 @@ class TransferModel(ABC):
         if method not in METHOD_CLASSES:
             raise ModelError(f"{src} holds transfer method {method!r}; known: "
                              f"{', '.join(METHOD_CLASSES)}")
-        return METHOD_CLASSES[method]._load_state(src, meta, SourceModel.load(src / "source"))
+        model = METHOD_CLASSES[method]._load_state(src, meta, SourceModel.load(src / "source"))
+        model.selection = meta.get("selection")
+        return model
 
 
 def read_meta(path: Path) -> dict[str, Any]:
