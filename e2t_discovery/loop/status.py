@@ -82,4 +82,4 @@ def campaign_status(store: Store, config: CampaignConfig) -> CampaignStatus:
         proposals=by_status, best=best,
         best_per_domain=best_per_domain, last_model=store.latest_model(),
         screen_runs=len(store.screen_runs()),
-        transfer_source=None if source is None else source.describe())
+        transfer_source=None if source is None else source.describe(store.transfer_choice()))

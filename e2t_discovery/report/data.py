@@ -156,10 +156,14 @@ class CampaignTables:
     @classmethod
     def read(cls, store: StoreReader, property: str) -> CampaignTables:
         """Read the tables of a report on ``property`` from ``store``."""
+        from e2t_discovery.store.transfer import auto_choice
+
         source = store.transfer_source()
+        models = store.models()
         return cls(measurements=store.measurements(property), proposals=store.proposals(),
-                   models=store.models(), screen_runs=store.screen_runs(),
-                   transfer_source=None if source is None else source.describe())
+                   models=models, screen_runs=store.screen_runs(),
+                   transfer_source=None if source is None
+                   else source.describe(auto_choice(models)))
 
 
 #: Source files of one folder listed one by one; more are summarized as a count.

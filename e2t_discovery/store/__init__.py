@@ -24,7 +24,7 @@ parameterized):
 - Ingest: ``ingested_file(sha256)``, ``staged_checks(staged, property)`` and
   ``load_staged_ingest(staged, ...)`` over a staged Parquet file.
 - Transfer source: ``record_transfer_source(...)``, ``transfer_source()`` (a
-  ``TransferSourceRecord`` or None), ``transfer_source_rows()``,
+  ``TransferSourceRecord`` or None), ``transfer_source_rows()``, ``transfer_choice()``,
   ``record_source_model(path, sha256)``.
 - Models: ``next_model_version()``, ``record_model(...)``, ``model_version(version)``,
   ``latest_model()``, ``models()``.

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from e2t_discovery.exceptions import StoreError
 from e2t_discovery.store.db import StoreBase
 
-__all__ = ["TransferRecords", "TransferSourceRecord"]
+__all__ = ["TransferRecords", "TransferSourceRecord", "auto_choice"]
+
+
+def auto_choice(models: pd.DataFrame) -> dict[str, Any] | None:
+    """What ``method = "auto"`` chose at the newest training, from the model versions
+    (``kind``, ``metrics_json``; oldest first): the ``transfer.selection`` of the newest
+    ``train`` version's metrics, or None (another method, or no model yet)."""
+    trained = models[models["kind"] == "train"] if len(models) else models
+    if not len(trained) or not trained["metrics_json"].iloc[-1]:
+        return None
+    selection = json.loads(trained["metrics_json"].iloc[-1]).get("transfer", {}).get("selection")
+    return selection if isinstance(selection, dict) else None
 
 
 @dataclass(frozen=True)
@@ -45,8 +58,11 @@ class TransferSourceRecord:
     model_sha256: str | None
     recorded_at: pd.Timestamp
 
-    def describe(self) -> str:
-        """One line: kind, location, property, unit, method, checksum prefix, rows."""
+    def describe(self, choice: dict[str, Any] | None = None) -> str:
+        """One line: kind, location, property, unit, method, checksum prefix, rows.
+
+        ``choice``: what method ``auto`` chose (``TransferRecords.transfer_choice``).
+        """
         what = f"{self.kind} {self.location}"
         if self.property:
             what += f", property {self.property}"
@@ -54,7 +70,12 @@ class TransferSourceRecord:
             what += f" [{self.unit}" + ("" if self.factor in (None, 1.0)
                                         else f", x{self.factor:g}") + "]"
         fitted = "source model fitted" if self.model_sha256 else "source model not fitted yet"
-        return (f"{what}, method {self.method}, sha256 {self.sha256[:12]}, "
+        method = self.method
+        if choice:
+            scores = ", ".join(f"{m} {v:.4g}" for m, v in choice.get("cv_rmse", {}).items())
+            method += f" (chose {choice['chosen']}" + (f"; cv RMSE {scores}" if scores else "") \
+                + ")"
+        return (f"{what}, method {method}, sha256 {self.sha256[:12]}, "
                 f"{self.n_rows} rows ({self.n_dropped} dropped), {fitted}")
 
 
@@ -109,6 +130,12 @@ class TransferRecords(StoreBase):
             factor=None if row[4] is None else float(row[4]), method=row[5], sha256=row[6],
             n_rows=int(row[7]), n_dropped=int(row[8]), model_path=row[9],
             model_sha256=row[10], recorded_at=pd.Timestamp(row[11]))
+
+    def transfer_choice(self) -> dict[str, Any] | None:
+        """What transfer method ``auto`` chose at the newest training: the ``selection`` in
+        that model version's metrics (chosen method, cross-validation RMSE per candidate),
+        or None (another method, or no model yet)."""
+        return auto_choice(self._df("SELECT kind, metrics_json FROM model ORDER BY version"))
 
     def transfer_source_rows(self) -> pd.DataFrame:
         """Return the source rows ``canonical, domain, value`` in the order they were read."""

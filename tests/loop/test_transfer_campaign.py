@@ -268,7 +268,7 @@ def test_every_method_trains_and_follows_new_measurements(
 
 
 def test_auto_records_its_choice_and_keeps_it_when_measurements_land(
-        tmp_path: Path, data_dir: Path) -> None:
+        tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, _, labels = make_transfer_campaign(tmp_path, data_dir, method="auto")
     table = pd.read_csv(labels, dtype={"id": str})
     table[table["polymer_class"] == 13].head(3).assign(unit="W/m/K").to_csv(
@@ -284,3 +284,12 @@ def test_auto_records_its_choice_and_keeps_it_when_measurements_land(
         model = campaign.load_model()
         assert isinstance(model, TransferModel) and model.method == selection["chosen"]
         assert model.selection == selection and model.y.size == 16 + 3
+    # status and the report name the choice and the candidates' scores
+    code, out, _ = run_main(["status", "loop", "--dir", str(root)], capsys)
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("transfer source:"))
+    assert (f"method auto (chose {selection['chosen']}; cv RMSE affine "
+            f"{selection['cv_rmse']['affine']:.4g}, finetune ") in line
+    with Campaign.open("loop", root, read_only=True) as campaign:
+        assert dict(campaign.report_data().setup)["Transfer source"] == \
+            line.removeprefix("transfer source: ")

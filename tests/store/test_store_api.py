@@ -26,7 +26,7 @@ PUBLIC = [
     "register_screen_view", "round_steps", "rounds", "schema_version", "screen_results",
     "screen_run", "screen_runs", "screen_top", "set_material_domains", "set_proposal_status",
     "shards", "staged_checks", "start_screen_run", "step_info", "transaction",
-    "transfer_source", "transfer_source_rows",
+    "transfer_choice", "transfer_source", "transfer_source_rows",
 ]
 
 
