@@ -19,7 +19,8 @@ reuse is refused when the earlier run has other seeds or lacks a cell.
 
 HOIP also runs ``e2t_chgnet``, ``ridge_chgnet`` and ``gp_chgnet``: the same E2T and
 baselines on the descriptors with CHGNet's pretrained crystal features appended (needs the
-optional extra, ``pip install 'e2t-discovery[chgnet]'``; leave them out with ``--methods``).
+optional extra, ``pip install 'e2t-discovery[chgnet]'``; leave them out with ``--methods``),
+and ``e2t_cal``: the E2T with CAL-style adversarial augmentation of its episodes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ import numpy as np
 from e2t_discovery.model.presets import PRESETS
 
 PI1070_PROPERTIES = ("Cp", "refractive_index", "thermal_conductivity", "density")
+#: Step of the ``e2t_cal`` row (training standard deviations per column), fixed before
+#: its first run: small next to the spread of a domain, as in CAL's perturbations.
+ADVERSARIAL = 0.1
 PI1070_CLASSES = (13, 3, 2, 4, 1, 7, 9, 10, 15)
 #: The on-disk feature cache of the CHGNet rows (bench_transfer.py uses the same folder).
 FEATURE_CACHE = Path.home() / ".cache" / "e2t-discovery" / "features"
@@ -103,6 +107,13 @@ def _methods(dataset: str, with_graph: bool = True,
         "gp_chgnet": Method(lambda s: make_baseline("gp", kernel=kernel), deterministic=True,
                             params={"kernel": kernel}, input=FOUNDATION_INPUT),
     } if dataset == "hoip" else {})
+    # HOIP: CAL-style adversarial augmentation of the episodes (the GP head's
+    # ``adversarial`` option: query inputs stepped ADVERSARIAL training stds towards higher
+    # variance), its own row; the gate still decides on held-out training domains
+    cal_cfg = {**e2t_cfg, "adversarial": ADVERSARIAL}
+    cal = ({"e2t_cal": Method(lambda s: _Quiet(E2TSurrogate(**cal_cfg, seed=s)),
+                              params=cal_cfg, input=e2t_input)}
+           if dataset == "hoip" else {})
     methods = {
         "e2t": Method(e2t, params=e2t_cfg, input=e2t_input),
         "e2t_linear": Method(e2t_linear, params=linear_cfg, max_seeds=SECONDARY_SEEDS),
@@ -114,6 +125,7 @@ def _methods(dataset: str, with_graph: bool = True,
         "mlp": Method(lambda s: make_baseline("mlp", seed=s)),
         "e2t_oracle": Method(e2t, oracle=True, max_seeds=1, params=e2t_cfg, input=e2t_input),
         **foundation,
+        **cal,
     }
     return methods if only is None else {n: m for n, m in methods.items() if n in only}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,6 +130,13 @@ class SurrogateConfig:
             z-scores over 1.645^2; robust to the few far-off rows an unseen domain
             holds). ``nll``: the Gaussian NLL is minimal (the mean squared z-score, which
             those few rows inflate, so most intervals come out too wide).
+        adversarial: GP head: CAL-style adversarial augmentation (Li, Miklaucic & Hu
+            2024) of the episodic training. Each episode's query inputs are also scored
+            after one step of ``adversarial`` training-row standard deviations per column
+            along the sign of the gradient of their predictive variance (towards where
+            the model is least sure), keeping their labels; the loss averages both. 0
+            (default) is off. Needs descriptor inputs (an RBF base kernel): count
+            fingerprints cannot be perturbed that way.
         n_clusters: k-means clusters used as domains when no groups are given.
         ensemble: Number of members trained from different seeds.
         seed: Base seed (member ``i`` uses ``seed + i``).
@@ -176,6 +184,7 @@ class SurrogateConfig:
     patience: int = 6
     calibrate: bool = True
     calibration_target: str = "coverage"
+    adversarial: float = 0.0
     n_clusters: int = 8
     ensemble: int = 1
     seed: int = 0
@@ -221,6 +230,13 @@ class SurrogateConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise _invalid("val_fraction", self.val_fraction,
                            "must be >= 0 and < 1 (0 disables validation)")
+        if not (math.isfinite(self.adversarial) and 0.0 <= self.adversarial <= 1.0):
+            raise _invalid("adversarial", self.adversarial,
+                           "must be >= 0 and <= 1 (a step in training standard deviations; "
+                           "0 disables it)")
+        if self.adversarial and self.head != "gp":
+            raise _invalid("adversarial", self.adversarial,
+                           "adversarial augmentation is an option of the GP head (head='gp')")
         if not 0 <= self.min_improvement < 1:
             raise _invalid("min_improvement", self.min_improvement, "must be >= 0 and < 1")
         if self.head == "gp" and self.encoder != "mlp":

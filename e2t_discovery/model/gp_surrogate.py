@@ -46,7 +46,7 @@ from e2t_discovery.model.surrogate import E2TSurrogate
 from e2t_discovery.model.training import adapt_episodes, split_validation, training_sampler
 from e2t_discovery.progress import Progress
 
-__all__ = ["GPHeadSurrogate", "calibration_factor"]
+__all__ = ["GPHeadSurrogate", "adversarial_queries", "calibration_factor"]
 
 _CALIBRATION_BOUNDS = (0.05, 100.0)
 
@@ -61,6 +61,23 @@ _WARM_START_CACHE = 4
 _WARM_START_SEED = 0
 #: Raw block weight that puts a blocked MinMax kernel on one block (softmax ~1 - 1e-13).
 _ONE_BLOCK = 30.0
+
+
+def adversarial_queries(head: GPHead, x_s: Tensor, y_s: Tensor, x_q: Tensor, eps: float,
+                        scale: Tensor | None = None) -> Tensor:
+    """Query inputs moved one signed-gradient step towards higher predictive variance.
+
+    CAL-style (Li, Miklaucic & Hu 2024): ``x_q + eps * scale * sign(d var / d x_q)`` with the
+    variance of the head's posterior given the support ``(x_s, y_s)``; ``scale`` is the
+    per-column size of a step (e.g. the training rows' standard deviation; 1 when None).
+    The result is detached: the step is data, not part of the model's graph.
+    """
+    xq = x_q.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        _, var = head.query_moments(x_s, y_s, xq)
+        (grad,) = torch.autograd.grad(var.sum(), xq)
+    step = grad.sign() * (1.0 if scale is None else scale)
+    return (x_q + eps * step).detach()
 
 
 def calibration_factor(z2: np.ndarray, target: str) -> float:
@@ -294,6 +311,11 @@ class GPHeadSurrogate(E2TSurrogate):
         tr, val = split_validation(domains, cfg.val_fraction, seed)
         sampler = training_sampler(domains, tr, cfg, seed)
         best_state = copy.deepcopy(head.state_dict())
+        if cfg.adversarial and cache is not None:
+            raise ModelError("adversarial augmentation needs descriptor inputs (an RBF base "
+                             "kernel); count fingerprints cannot be perturbed: set "
+                             "adversarial = 0")
+        x_scale = x[torch.as_tensor(tr, device=x.device)].std(0) if tr.size > 1 else None
         if head.encoder is not None and val.size and cfg.steps > 0:
             val_domains = domains[val]
             val_groups = [torch.as_tensor(np.flatnonzero(val_domains == d), device=x.device)
@@ -313,6 +335,9 @@ class GPHeadSurrogate(E2TSurrogate):
                     mean, var, y = self._query(head, x, ys, cache, tr[ep.support],
                                                tr[ep.query])
                     losses.append(gaussian_query_loss(mean, var, y, cfg.loss))
+                    if cfg.adversarial:
+                        losses.append(self._adversarial_loss(
+                            head, x, ys, tr[ep.support], tr[ep.query], x_scale))
                 loss = torch.stack(losses).mean()
                 loss.backward()
                 opt.step()
@@ -341,6 +366,23 @@ class GPHeadSurrogate(E2TSurrogate):
         if cfg.calibrate:
             self._calibrate(head, x, ys, cache, tr, val, sampler)
         return head
+
+    def _adversarial_loss(self, head: GPHead, x: Tensor, ys: Tensor, s: np.ndarray,
+                          q: np.ndarray, x_scale: Tensor | None) -> Tensor:
+        """Query loss after one CAL step of the query inputs towards higher variance.
+
+        Each query row moves ``adversarial`` training standard deviations per column along
+        the sign of the gradient of its predictive variance given the support (the step
+        itself carries no gradient); its label is kept.
+        """
+        x_adv = adversarial_queries(head, x[torch.as_tensor(s, device=x.device)],
+                                    ys[torch.as_tensor(s, device=x.device)],
+                                    x[torch.as_tensor(q, device=x.device)],
+                                    self.config.adversarial, x_scale)
+        si = torch.as_tensor(s, device=x.device)
+        mean, var = head.query_moments(x[si], ys[si], x_adv)
+        return gaussian_query_loss(mean, var, ys[torch.as_tensor(q, device=x.device)],
+                                   self.config.loss)
 
     @torch.no_grad()
     def _calibrate(self, head: GPHead, x: Tensor, ys: Tensor, cache: Tensor | None,

@@ -479,3 +479,45 @@ def test_block_weights_stay_only_when_held_out_domains_reward_them(signal_block)
     else:
         assert not any(kept)
         assert all(w > 1 - 1e-9 for w in last)
+
+
+def test_adversarial_step_moves_queries_towards_higher_variance(fitted, task) -> None:
+    from e2t_discovery.model.gp_surrogate import adversarial_queries
+
+    head = fitted.members[0]
+    x, ys = fitted._x(task["X"]), fitted._ys()
+    s, q = slice(0, 100), slice(100, 140)
+    x_adv = adversarial_queries(head, x[s], ys[s], x[q], 0.2, x[s].std(0))
+    assert x_adv.shape == x[q].shape and not x_adv.requires_grad
+    step = (x_adv - x[q]).abs()
+    torch.testing.assert_close(step.max(0).values, 0.2 * x[s].std(0), rtol=1e-6, atol=0.0)
+    with torch.no_grad():
+        _, var = head.query_moments(x[s], ys[s], x[q])
+        _, var_adv = head.query_moments(x[s], ys[s], x_adv)
+    assert float(var_adv.mean()) > float(var.mean())
+
+
+def test_adversarial_augmentation_adds_a_query_loss_per_episode(task, monkeypatch) -> None:
+    calls: list[int] = []
+    original = GPHeadSurrogate._adversarial_loss
+
+    def counted(self, *args):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(GPHeadSurrogate, "_adversarial_loss", counted)
+    model = E2TSurrogate(**{**FAST, "adversarial": 0.1}).fit(task["X"], task["y"], task["g"],
+                                                              progress=False)
+    trained = max(h["step"] for h in model.history)
+    assert len(calls) == trained > 0  # one adversarial query loss per training step
+    assert np.isfinite(model.predict(task["Xt"])).all()
+    with pytest.raises(ConfigError, match="adversarial"):
+        E2TSurrogate(**{**FAST, "adversarial": -0.1})
+    with pytest.raises(ConfigError, match="option of the GP head"):
+        E2TSurrogate(head="ridge", adversarial=0.1)
+    counts = _counts()
+    from e2t_discovery.exceptions import ModelError
+
+    with pytest.raises(ModelError, match="adversarial augmentation needs descriptor inputs"):
+        E2TSurrogate(**{**FAST, "adversarial": 0.1}).fit(counts["X"], counts["y"],
+                                                         counts["g"], progress=False)
