@@ -61,6 +61,7 @@ def _settings(quick: bool) -> dict[str, Any]:
     from e2t_discovery.model.presets import PRESETS
 
     steps = 10 if quick else 25
+    finetune = {"steps": 50, "lr": 1e-4}
     return {
         # source surrogates: the presets with a shorter episodic phase (the gate still
         # runs: eval every 25 steps, step 0 = the marginal-likelihood GP competes)
@@ -72,13 +73,13 @@ def _settings(quick: bool) -> dict[str, Any]:
         # the gate stops earlier anyway)
         "hoip_target": {**PRESETS["descriptor"], "device": "cpu", "steps": 100},
         "pi1070_target": {**PRESETS["fingerprint"], "device": "cpu", "steps": 100},
-        "finetune": {"steps": 50, "lr": 1e-4},
+        "finetune": finetune,
         # the joint GP's marginal-likelihood backward pass costs ~n^3 per L-BFGS step
         # (about 1 s at 1,350 rows on one busy core): 800 source rows drawn per seed, 40
         # iterations, to fit the budget (the other methods see every source row)
         "multitask": {"max_source_rows": 800, "maxiter": 40},
         # auto: its finetune candidate fitted as the finetune row
-        "auto": {"finetune": {"steps": 50, "lr": 1e-4}},
+        "auto": {"finetune": finetune},
         # L-BFGS iterations of every GP head's marginal-likelihood warm start
         # (e2t_discovery.model.gp_head.ML_MAXITER, 150 in the package): the HOIP source's
         # 1,345 x 94 RBF-ARD fit is the longest single step of the run

@@ -221,18 +221,12 @@ def _check_transfer(config: CampaignConfig) -> None:
 
 def _check_transfer_settings(method: str, settings: Mapping[str, Any]) -> None:
     """``[transfer.settings]``: the method's options, and ``source`` (surrogate options)."""
-    from e2t_discovery.exceptions import ModelError
-    from e2t_discovery.model.transfer import METHOD_CLASSES
 
     options = {k: v for k, v in settings.items() if k != "source"}
     if method == "auto":
         _check_auto_settings(options)
     else:
-        cls = METHOD_CLASSES[method]
-        accepted = {k: v for k, v in parameter_types(cls).items()
-                    if k not in ("source", "seed")}
-        _check_params("transfer.settings", options, f"transfer method {method!r}", accepted,
-                      lambda **kw: None, (ModelError,))
+        _check_method_options("transfer.settings", method, options)
     source = settings.get("source", {})
     if not isinstance(source, Mapping):
         raise _Invalid("transfer.settings.source", source, "must be a table of surrogate "
@@ -245,14 +239,24 @@ def _check_transfer_settings(method: str, settings: Mapping[str, Any]) -> None:
         raise _Invalid("transfer.settings.source", dict(source), str(exc)) from None
 
 
-def _check_auto_settings(options: Mapping[str, Any]) -> None:
-    """``[transfer.settings]`` of ``method = "auto"``: ``candidates`` and one options table
-    per candidate method (``[transfer.settings.affine]``)."""
+def _check_method_options(table: str, method: str, options: Mapping[str, Any]) -> None:
+    """The options of one transfer method against its class's constructor."""
     from e2t_discovery.exceptions import ModelError
     from e2t_discovery.model.transfer import METHOD_CLASSES
 
+    accepted = {k: v for k, v in parameter_types(METHOD_CLASSES[method]).items()
+                if k not in ("source", "seed")}
+    _check_params(table, options, f"transfer method {method!r}", accepted,
+                  lambda **kw: None, (ModelError,))
+
+
+def _check_auto_settings(options: Mapping[str, Any]) -> None:
+    """``[transfer.settings]`` of ``method = "auto"``: ``candidates`` and one options table
+    per candidate method (``[transfer.settings.affine]``)."""
+    from e2t_discovery.model.transfer import CANDIDATES, METHOD_CLASSES
+
     methods = list(METHOD_CLASSES)
-    candidates = options.get("candidates", ["affine", "finetune"])
+    candidates = options.get("candidates", list(CANDIDATES))
     if (not isinstance(candidates, list) or not candidates
             or any(c not in METHOD_CLASSES for c in candidates)
             or len(set(candidates)) != len(candidates)):
@@ -271,10 +275,7 @@ def _check_auto_settings(options: Mapping[str, Any]) -> None:
             raise _Invalid(f"transfer.settings.{key}", value,
                            f"must be a table of the {key} method's options "
                            f"([transfer.settings.{key}])")
-        accepted = {k: v for k, v in parameter_types(METHOD_CLASSES[key]).items()
-                    if k not in ("source", "seed")}
-        _check_params(f"transfer.settings.{key}", value, f"transfer method {key!r}",
-                      accepted, lambda **kw: None, (ModelError,))
+        _check_method_options(f"transfer.settings.{key}", key, value)
 
 
 def _table_header(path: Any) -> list[str]:

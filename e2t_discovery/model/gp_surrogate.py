@@ -375,14 +375,12 @@ class GPHeadSurrogate(E2TSurrogate):
         the sign of the gradient of its predictive variance given the support (the step
         itself carries no gradient); its label is kept.
         """
-        x_adv = adversarial_queries(head, x[torch.as_tensor(s, device=x.device)],
-                                    ys[torch.as_tensor(s, device=x.device)],
-                                    x[torch.as_tensor(q, device=x.device)],
-                                    self.config.adversarial, x_scale)
         si = torch.as_tensor(s, device=x.device)
+        qi = torch.as_tensor(q, device=x.device)
+        x_adv = adversarial_queries(head, x[si], ys[si], x[qi], self.config.adversarial,
+                                    x_scale)
         mean, var = head.query_moments(x[si], ys[si], x_adv)
-        return gaussian_query_loss(mean, var, ys[torch.as_tensor(q, device=x.device)],
-                                   self.config.loss)
+        return gaussian_query_loss(mean, var, ys[qi], self.config.loss)
 
     @torch.no_grad()
     def _calibrate(self, head: GPHead, x: Tensor, ys: Tensor, cache: Tensor | None,

@@ -135,7 +135,8 @@ class TransferRecords(StoreBase):
         """What transfer method ``auto`` chose at the newest training: the ``selection`` in
         that model version's metrics (chosen method, cross-validation RMSE per candidate),
         or None (another method, or no model yet)."""
-        return auto_choice(self._df("SELECT kind, metrics_json FROM model ORDER BY version"))
+        return auto_choice(self._df("SELECT kind, metrics_json FROM model WHERE kind = 'train' "
+                                    "ORDER BY version DESC LIMIT 1"))
 
     def transfer_source_rows(self) -> pd.DataFrame:
         """Return the source rows ``canonical, domain, value`` in the order they were read."""
