@@ -11,7 +11,10 @@ here looks at Ge-F or Pb-I. ``--compare``:
 
 - ``inputs``: descriptors, or descriptors + CHGNet features;
 - ``settings``: the preset as shipped, with the ``pooled`` gate, with ``rbf`` (no linear
-  kernel) as the base kernel (descriptors).
+  kernel) as the base kernel, and without phi (``phi_kernel="none"``: episodes tune the
+  kernel hyperparameters alone), gated per domain or pooled, and with the gate's and
+  calibration's held-out domains the training domains nearest the held-out fold's
+  unlabelled inputs (``validation="nearest"``, transductive) (descriptors).
 
 Example:
     E2T_DATA_DIR=../shared/data python scripts/select_hoip_inputs.py --jobs 2 \
@@ -44,7 +47,14 @@ MARGIN = 0.01
 VARIANTS: dict[str, dict[str, tuple[str | None, dict[str, Any]]]] = {
     "inputs": {name: (foundation, {}) for name, foundation in INPUTS.items()},
     "settings": {"preset": (None, {}), "gate=pooled": (None, {"gate": "pooled"}),
-                 "base_kernel=rbf": (None, {"base_kernel": "rbf"})},
+                 "base_kernel=rbf": (None, {"base_kernel": "rbf"}),
+                 # no phi: the episodes tune the RBF-ARD + linear hyperparameters alone
+                 "phi=none": (None, {"phi_kernel": "none"}),
+                 "phi=none+gate=pooled": (None, {"phi_kernel": "none", "gate": "pooled"}),
+                 # the held-out training domains nearest the fold's unlabelled inputs
+                 "validation=nearest": (None, {"validation": "nearest"}),
+                 "phi=none+validation=nearest": (None, {"phi_kernel": "none",
+                                                        "validation": "nearest"})},
 }
 
 
@@ -72,7 +82,8 @@ def _fold(args: tuple[str, str, str, int, bool]) -> dict[str, Any]:
     test = np.flatnonzero(groups == held_out)
     train = np.flatnonzero(groups != held_out)
     cfg = {**PRESETS["descriptor"], "device": "cpu", **changes}
-    methods = {"e2t": Method(lambda s: _Quiet(E2TSurrogate(**cfg, seed=s)))}
+    methods = {"e2t": Method(lambda s: _Quiet(E2TSurrogate(**cfg, seed=s)),
+                             transductive=cfg.get("validation") == "nearest")}
     if context:  # the baselines do not depend on the preset's settings: once per input
         methods["gp"] = Method(lambda s: make_baseline("gp", kernel="rbf"), deterministic=True)
         methods["ridge"] = Method(lambda s: make_baseline("ridge"), deterministic=True)

@@ -114,6 +114,11 @@ def _check_model(config: CampaignConfig) -> None:
                            if kind == "polymer" else
                            f"blocks are Morgan radii of polymer fingerprints, not {kind} "
                            f"inputs; remove model.settings.base_blocks")
+    if settings.get("validation") == "nearest":
+        raise _Invalid("model.settings.validation", "nearest",
+                       "campaigns hold out random training domains; 'nearest' needs the "
+                       "candidates at fit time (E2TSurrogate.fit(..., library=...), a "
+                       "benchmark option): remove it")
     domains = config.domains
     if (domains.method == "clustering" and "n_clusters" in settings
             and settings["n_clusters"] != domains.n_clusters):

@@ -45,6 +45,8 @@ class Method:
         params: Settings recorded with the results.
         input: Key of the inputs to use when :func:`evaluate_split` gets a dict of inputs
             (e.g. ``"X"`` descriptors for baselines, ``"graphs"`` for a graph encoder).
+        transductive: ``fit`` also gets the test rows' *inputs*, unlabelled, as
+            ``library`` (the candidates a campaign would screen); never their targets.
     """
 
     factory: Callable[[int], Any]
@@ -53,6 +55,7 @@ class Method:
     max_seeds: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     input: str = "X"
+    transductive: bool = False
 
 
 def regression_metrics(y: np.ndarray, mean: np.ndarray,
@@ -93,10 +96,13 @@ def summarize_runs(runs: Sequence[dict[str, float]]) -> dict[str, float]:
 
 
 def _run_one(model: Any, X: Any, y: np.ndarray, groups: np.ndarray, train: np.ndarray,
-             test: np.ndarray) -> dict[str, float]:
+             test: np.ndarray, transductive: bool = False) -> dict[str, float]:
     take = (lambda idx: X[idx]) if isinstance(X, np.ndarray) else (
         lambda idx: [X[int(i)] for i in idx])
-    model.fit(take(train), y[train], groups[train])
+    if transductive:
+        model.fit(take(train), y[train], groups[train], library=take(test))
+    else:
+        model.fit(take(train), y[train], groups[train])
     mean, std = model.predict(take(test), return_std=True)
     metrics = regression_metrics(y[test], mean, std)
     info = getattr(model, "fit_info", None)
@@ -140,7 +146,8 @@ def evaluate_split(
                 half = perm.size // 2
                 tr, te = np.concatenate([train, perm[:half]]), np.sort(perm[half:])
             data = X[method.input] if isinstance(X, dict) else X
-            runs.append(_run_one(method.factory(seed), data, y, groups, tr, te))
+            runs.append(_run_one(method.factory(seed), data, y, groups, tr, te,
+                                 method.transductive))
             if on_done is not None:
                 on_done(name, seed)
         summary: dict[str, Any] = summarize_runs(runs)

@@ -32,6 +32,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "gate": ("every_domain", "pooled"),
     "loss": ("nll", "mse"),
     "calibration_target": ("coverage", "nll"),
+    "validation": ("random", "nearest"),
     "policy": EPISODE_POLICIES,
     "device": ("auto", "cpu", "cuda"),
     "input_transform": ("none", "log1p"),
@@ -119,6 +120,14 @@ class SurrogateConfig:
         weight_decay: Adam (decoupled, AdamW) weight decay.
         val_fraction: Fraction of training domains held out per member for early stopping
             and noise calibration (0 disables both; needs >= 3 domains).
+        validation: GP head: which training domains are held out. ``random`` (default):
+            a random ``val_fraction`` of them per member. ``nearest``: the ``val_fraction``
+            nearest the unlabelled candidates passed to ``fit(..., library=...)`` (mean
+            over candidates of the distance to a domain's nearest row, in the
+            standardized inputs), the same for every member: a targeted, transductive
+            choice in the spirit of CAL's second half (Li, Miklaucic & Hu 2024),
+            so the gate and the interval calibration judge the model on the training
+            domains that look most like what it will be asked to predict.
         eval_every: Steps between validation evaluations.
         patience: Evaluations without improvement before stopping.
         calibrate: Refit the noise variance in closed form after training: on held-out
@@ -180,6 +189,7 @@ class SurrogateConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     val_fraction: float = 0.2
+    validation: str = "random"
     eval_every: int = 50
     patience: int = 6
     calibrate: bool = True
@@ -237,6 +247,10 @@ class SurrogateConfig:
         if self.adversarial and self.head != "gp":
             raise _invalid("adversarial", self.adversarial,
                            "adversarial augmentation is an option of the GP head (head='gp')")
+        if self.validation == "nearest" and (self.head != "gp" or self.val_fraction <= 0):
+            raise _invalid("validation", self.validation,
+                           "validation='nearest' chooses the GP head's held-out training "
+                           "domains: it needs head='gp' and val_fraction > 0")
         if not 0 <= self.min_improvement < 1:
             raise _invalid("min_improvement", self.min_improvement, "must be >= 0 and < 1")
         if self.head == "gp" and self.encoder != "mlp":

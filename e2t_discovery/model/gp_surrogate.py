@@ -42,6 +42,7 @@ from e2t_discovery.model.config import SurrogateConfig
 from e2t_discovery.model.episodes import EpisodeSampler
 from e2t_discovery.model.gp_head import GPHead, gaussian_query_loss
 from e2t_discovery.model.gp_posterior import GPPosterior, InducingPosterior
+from e2t_discovery.model.kernels import InputMap
 from e2t_discovery.model.surrogate import E2TSurrogate
 from e2t_discovery.model.training import adapt_episodes, split_validation, training_sampler
 from e2t_discovery.progress import Progress
@@ -58,6 +59,8 @@ _CALIBRATION_BOUNDS = (0.05, 100.0)
 #: initializes its encoder from its own seed.
 _WARM_STARTS: dict[str, dict[str, Tensor]] = {}
 _WARM_START_CACHE = 4
+#: Library rows that ``validation="nearest"`` compares with the training domains.
+LIBRARY_ROWS = 2000
 _WARM_START_SEED = 0
 #: Raw block weight that puts a blocked MinMax kernel on one block (softmax ~1 - 1e-13).
 _ONE_BLOCK = 30.0
@@ -137,6 +140,10 @@ class GPHeadSurrogate(E2TSurrogate):
     """
 
     members: list[GPHead]  # type: ignore[assignment]
+    #: The held-out training domains of ``validation="nearest"`` for the last fit
+    #: (None otherwise): ``order`` nearest first, their ``distance``, ``library_rows``.
+    validation_domains: dict[str, Any] | None = None
+    _held_out: np.ndarray | None = None
 
     # ------------------------------------------------------------------ building
     def _new_member(self, X: np.ndarray, base: str | None = None) -> GPHead:
@@ -176,6 +183,9 @@ class GPHeadSurrogate(E2TSurrogate):
         # the preset) competes on held-out training domains, like step 0 does below
         single = (self._warm_start(X, ys_np, x, ys, base, last_block_only=True)
                   if self.config.base_blocks > 1 else None)
+        self._held_out = self.validation_domains = None  # "random": each member draws
+        if self._library is not None:
+            self._held_out = self._nearest_domains(X, domains)
         for i in range(self.config.ensemble):
             seed = self.config.seed + i
             torch.manual_seed(seed)  # phi starts from the member's seed
@@ -213,6 +223,34 @@ class GPHeadSurrogate(E2TSurrogate):
             _WARM_STARTS.pop(next(iter(_WARM_STARTS)))
         return warm.fixed_state()
 
+    def _nearest_domains(self, X: np.ndarray, domains: np.ndarray) -> np.ndarray:
+        """Training domain labels, nearest the fit's unlabelled library first.
+
+        A domain's distance is the mean over library rows (at most :data:`LIBRARY_ROWS`,
+        a seeded subsample) of the Euclidean distance to the domain's nearest row, in the
+        standardized inputs the head sees (z-scores of the training rows, after ``log1p``
+        with ``input_transform="log1p"``, clipped); recorded in
+        :attr:`validation_domains`.
+        """
+        lib = np.asarray(self._library, dtype=np.float64)
+        if lib.shape[0] > LIBRARY_ROWS:
+            rows = np.random.default_rng(self.config.seed).choice(lib.shape[0], LIBRARY_ROWS,
+                                                                  replace=False)
+            lib = lib[np.sort(rows)]
+        cfg = self.config
+        x = self._x(X)
+        zmap = InputMap.standardize(x, log1p=cfg.input_transform == "log1p",
+                                    clip=cfg.input_clip)
+        with torch.no_grad():
+            dist = torch.cdist(zmap(self._x(lib)), zmap(x)).cpu().numpy()
+        labels = np.unique(domains)
+        distance = np.array([dist[:, domains == d].min(1).mean() for d in labels])
+        rank = np.argsort(distance, kind="stable")
+        self.validation_domains = {"order": labels[rank].tolist(),
+                                   "distance": distance[rank].tolist(),
+                                   "library_rows": int(lib.shape[0])}
+        return labels[rank]
+
     def _base_cache(self, head: GPHead, x: Tensor) -> Tensor | None:
         """The unscaled base Gram of the training rows when training cannot change it."""
         # constant in training unless episodes move the block weights
@@ -229,7 +267,7 @@ class GPHeadSurrogate(E2TSurrogate):
         every held-out domain, or pooled). Else ``single`` is loaded. Recorded in
         ``history`` as step ``-1`` (``blocks_kept``).
         """
-        tr, val = split_validation(domains, self.config.val_fraction, seed)
+        tr, val = split_validation(domains, self.config.val_fraction, seed, self._held_out)
         if not val.size:
             return
         val_domains = domains[val]
@@ -308,7 +346,7 @@ class GPHeadSurrogate(E2TSurrogate):
                       cache: Tensor | None, seed: int, bar: Progress) -> GPHead:
         cfg = self.config
         torch.manual_seed(seed)
-        tr, val = split_validation(domains, cfg.val_fraction, seed)
+        tr, val = split_validation(domains, cfg.val_fraction, seed, self._held_out)
         sampler = training_sampler(domains, tr, cfg, seed)
         best_state = copy.deepcopy(head.state_dict())
         if cfg.adversarial and cache is not None:
@@ -316,14 +354,18 @@ class GPHeadSurrogate(E2TSurrogate):
                              "kernel); count fingerprints cannot be perturbed: set "
                              "adversarial = 0")
         x_scale = x[torch.as_tensor(tr, device=x.device)].std(0) if tr.size > 1 else None
-        if head.encoder is not None and val.size and cfg.steps > 0:
+        # episodes train phi (and the fixed part with train_base); without phi
+        # (phi_kernel="none") they train the fixed part's hyperparameters alone
+        episodic = head.encoder is not None or cfg.train_base
+        if episodic and val.size and cfg.steps > 0:
             val_domains = domains[val]
             val_groups = [torch.as_tensor(np.flatnonzero(val_domains == d), device=x.device)
                           for d in np.unique(val_domains)]
             best, step0 = self._score(head, x, ys, cache, tr, val, val_groups)
             self.history.append({"seed": seed, "step": 0, "train": math.nan, "val": best,
                                  "val_domains": step0.tolist(), "accepted": True})
-            head.phi_active.fill_(True)  # type: ignore[operator]
+            if head.encoder is not None:
+                head.phi_active.fill_(True)  # type: ignore[operator]
             opt = self._optimizer(head)
             bad = 0
             for step in range(1, cfg.steps + 1):
@@ -413,9 +455,17 @@ class GPHeadSurrogate(E2TSurrogate):
     def fit_info(self) -> dict[str, float]:
         """What the fit decided: the share of members whose learned part is on, the mean
         variance factor of the calibration (``calibration``) and, with ``base_blocks``,
-        the mean weight of each block (``block_weight_<i>``)."""
+        the mean weight of each block (``block_weight_<i>``); ``episodic_kept``: the share
+        of members whose episodic training passed the gate (a state after step 0 won)."""
         self._check_fitted()
         info = {"phi_active": float(np.mean([bool(m.phi_active) for m in self.members]))}
+        runs: dict[int, bool] = {}
+        for h in self.history:
+            if h.get("step", 0) >= 0:
+                runs[h["seed"]] = runs.get(h["seed"], False) or (h["step"] > 0
+                                                                 and h["accepted"])
+        if runs:
+            info["episodic_kept"] = float(np.mean(list(runs.values())))
         picks = [h["blocks_kept"] for h in self.history if "blocks_kept" in h]
         if picks:
             info["blocks_kept"] = float(np.mean(picks))

@@ -99,6 +99,8 @@ class E2TSurrogate(SupportMixin):
         self.history: list[dict[str, Any]] = []
         #: One record per calibrated member (GP head): the factor applied and both targets'.
         self.calibrations: list[dict[str, Any]] = []
+        #: The unlabelled candidates of the running fit (``validation="nearest"``).
+        self._library: Any = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -118,7 +120,8 @@ class E2TSurrogate(SupportMixin):
             raise NotFittedError("the E2T surrogate is not fitted; call fit(X, y) first")
 
     # ------------------------------------------------------------------ training
-    def fit(self, X: Any, y: Any, groups: Any = None, *, progress: bool = True) -> E2TSurrogate:
+    def fit(self, X: Any, y: Any, groups: Any = None, *, progress: bool = True,
+            library: Any = None) -> E2TSurrogate:
         """Meta-train the encoder on extrapolative episodes.
 
         Args:
@@ -127,6 +130,8 @@ class E2TSurrogate(SupportMixin):
             y: ``n`` targets.
             groups: ``n`` domain labels; None derives domains by k-means on ``X``.
             progress: Show progress (a bar on a terminal, else a plain line every 10 s).
+            library: Unlabelled candidates (inputs like ``X``) the model will be asked
+                to predict; needed by ``validation="nearest"``, unused otherwise.
 
         Returns:
             self, fitted.
@@ -138,6 +143,11 @@ class E2TSurrogate(SupportMixin):
         self.inputs = make_inputs(cfg)
         X = self.inputs.validate(X)
         y = self._check_y(y, self.inputs.length(X))
+        if cfg.validation == "nearest" and library is None:
+            raise ModelError("validation='nearest' holds out the training domains most like "
+                             "the candidates: pass them as fit(X, y, groups, library=...)")
+        self._library = (self.inputs.validate(library)
+                         if library is not None and cfg.validation == "nearest" else None)
         if y.shape[0] < 8:
             raise ModelError(f"need at least 8 training rows, got {y.shape[0]}")
         if groups is None:
@@ -159,6 +169,7 @@ class E2TSurrogate(SupportMixin):
                 self._train_members(X, (y - self.y_mean) / self.y_std, domains, bar)
         finally:
             bar.close()
+            self._library = None
         self._refresh_caches()
         return self
 

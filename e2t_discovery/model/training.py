@@ -62,8 +62,8 @@ def threads_for(n_rows: int, device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def split_validation(domains: np.ndarray, val_fraction: float,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_validation(domains: np.ndarray, val_fraction: float, seed: int,
+                     preferred: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (train, validation): whole domains held out, only training data.
 
     Args:
@@ -71,13 +71,20 @@ def split_validation(domains: np.ndarray, val_fraction: float,
         val_fraction: Share of the domains to hold out (at least one, and two are always
             left for training); 0, or fewer than three domains, holds out nothing.
         seed: The member's seed.
+        preferred: Every domain label, most wanted first: the first ones are held out
+            (the seed is then unused); None draws them at random.
     """
     uniq = np.unique(domains)
     n_val = int(round(val_fraction * uniq.size))
     if val_fraction <= 0 or uniq.size < 3:
         return np.arange(domains.size), np.zeros(0, dtype=np.int64)
     n_val = min(max(1, n_val), uniq.size - 2)
-    val_doms = np.random.default_rng(seed + 7919).choice(uniq, size=n_val, replace=False)
+    if preferred is not None:
+        if sorted(preferred.tolist()) != uniq.tolist():
+            raise ValueError("preferred must hold every domain label exactly once")
+        val_doms = preferred[:n_val]
+    else:
+        val_doms = np.random.default_rng(seed + 7919).choice(uniq, size=n_val, replace=False)
     is_val = np.isin(domains, val_doms)
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 

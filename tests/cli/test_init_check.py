@@ -123,6 +123,10 @@ BAD = [
     ("blocks-structure", HOIP, 'head = "gp"', 'head = "gp"\nbase_blocks = 2',
      "model.settings.base_blocks = 2 is invalid: blocks are MinMax blocks of count "
      "fingerprints: set base_kernel='minmax' (or base_blocks=1)"),
+    ("validation-nearest", PI, "steps = 200", 'steps = 200\nvalidation = "nearest"',
+     "model.settings.validation = 'nearest' is invalid: campaigns hold out random training "
+     "domains; 'nearest' needs the candidates at fit time (E2TSurrogate.fit(..., "
+     "library=...), a benchmark option): remove it"),
     ("kmeans-one-cluster", PI, COLUMN_DOMAINS, 'method = "clustering"\nn_clusters = 1',
      "domains.n_clusters = 1 is invalid: k-means needs at least 2 clusters; set n_clusters "
      ">= 2 (or use method 'column')"),

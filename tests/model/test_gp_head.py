@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from e2t_discovery.exceptions import ConfigError
+from e2t_discovery.exceptions import ConfigError, ModelError
 from e2t_discovery.model import E2TSurrogate
 from e2t_discovery.model.gp_head import GPHead
 from e2t_discovery.model.gp_surrogate import GPHeadSurrogate
@@ -224,6 +224,60 @@ def test_gate_turns_the_learned_part_on_when_held_out_domains_reward_it() -> Non
     for h in history[1:]:
         if h["accepted"]:
             assert (np.array(h["val_domains"]) < step0).all() and h["val"] < history[0]["val"]
+
+
+def test_without_phi_episodes_train_the_fixed_part_alone(task) -> None:
+    """``phi_kernel="none"`` with ``train_base``: the hyperparameters are trained on
+    episodes and gated like phi; without ``train_base`` the head stays the ML GP."""
+    opts = {**FAST, "phi_kernel": "none", "base_kernel": "rbf_linear", "steps": 40,
+            "eval_every": 10, "patience": 8, "gate": "pooled", "calibrate": False}
+    tuned = E2TSurrogate(**opts, train_base=True).fit(task["X"], task["y"], task["g"],
+                                                      progress=False)
+    plain = E2TSurrogate(**opts, train_base=False).fit(task["X"], task["y"], task["g"],
+                                                       progress=False)
+    assert tuned.members[0].encoder is None and not bool(tuned.members[0].phi_active)
+    steps = [h["step"] for h in tuned.history]
+    assert steps[0] == 0 and max(steps) > 0  # episodes ran and were scored
+    assert [h["step"] for h in plain.history] == []  # nothing to train
+    kept = any(h["accepted"] for h in tuned.history if h["step"] > 0)
+    assert tuned.fit_info()["episodic_kept"] == float(kept)
+    moved = not torch.equal(tuned.members[0].base_k.raw_outputscale,
+                            plain.members[0].base_k.raw_outputscale)
+    assert moved == kept  # the hyperparameters change only if the gate took a state
+    if kept:  # the gate's choice is the held-out score's best
+        best = min(h["val"] for h in tuned.history)
+        assert any(h["accepted"] and h["val"] == best for h in tuned.history)
+
+
+def test_nearest_validation_holds_out_the_domains_most_like_the_library(task) -> None:
+    """``validation="nearest"``: the held-out domains are those nearest the unlabelled
+    candidates, the same for every member; without candidates one clear error."""
+    opts = {**FAST, "steps": 20, "eval_every": 10, "ensemble": 2, "val_fraction": 0.25,
+            "validation": "nearest"}
+    # candidates beyond the last training domain along the trend (task: domain 4)
+    model = E2TSurrogate(**opts).fit(task["X"], task["y"], task["g"], progress=False,
+                                     library=task["Xt"])
+    order = model.validation_domains["order"]
+    assert sorted(order) == [0, 1, 2, 3] and order[0] == 3  # the nearest training domain
+    distance = model.validation_domains["distance"]
+    assert distance == sorted(distance)
+    # both members held out that one domain (one of four: val_fraction 0.25)
+    step0 = [h for h in model.history if h["step"] == 0]
+    assert len(step0) == 2 and all(len(h["val_domains"]) == 1 for h in step0)
+    assert step0[0]["val"] == step0[1]["val"]  # the same held-out rows, the same ML GP
+    # candidates near the first domain move it to the front
+    near0 = task["X"][task["g"] == 0][:10]
+    again = E2TSurrogate(**opts).fit(task["X"], task["y"], task["g"], progress=False,
+                                     library=near0)
+    assert again.validation_domains["order"][0] == 0
+    with pytest.raises(ModelError, match="library"):
+        E2TSurrogate(**opts).fit(task["X"], task["y"], task["g"], progress=False)
+    with pytest.raises(ConfigError, match="validation"):
+        E2TSurrogate(head="bayes", validation="nearest")
+    # the default draws its own held-out domains and records none
+    plain = E2TSurrogate(**{**opts, "validation": "random"}).fit(
+        task["X"], task["y"], task["g"], progress=False, library=task["Xt"])
+    assert plain.validation_domains is None
 
 
 def test_every_domain_gate_refuses_a_state_that_loses_one_held_out_domain() -> None:
