@@ -99,10 +99,8 @@ def _run_one(model: Any, X: Any, y: np.ndarray, groups: np.ndarray, train: np.nd
              test: np.ndarray, transductive: bool = False) -> dict[str, float]:
     take = (lambda idx: X[idx]) if isinstance(X, np.ndarray) else (
         lambda idx: [X[int(i)] for i in idx])
-    if transductive:
-        model.fit(take(train), y[train], groups[train], library=take(test))
-    else:
-        model.fit(take(train), y[train], groups[train])
+    extra = {"library": take(test)} if transductive else {}
+    model.fit(take(train), y[train], groups[train], **extra)
     mean, std = model.predict(take(test), return_std=True)
     metrics = regression_metrics(y[test], mean, std)
     info = getattr(model, "fit_info", None)

@@ -143,7 +143,6 @@ class GPHeadSurrogate(E2TSurrogate):
     #: The held-out training domains of ``validation="nearest"`` for the last fit
     #: (None otherwise): ``order`` nearest first, their ``distance``, ``library_rows``.
     validation_domains: dict[str, Any] | None = None
-    _held_out: np.ndarray | None = None
 
     # ------------------------------------------------------------------ building
     def _new_member(self, X: np.ndarray, base: str | None = None) -> GPHead:
@@ -172,7 +171,7 @@ class GPHeadSurrogate(E2TSurrogate):
 
     # ------------------------------------------------------------------ training
     def _train_members(self, X: np.ndarray, ys_np: np.ndarray, domains: np.ndarray,
-                       bar: Progress) -> None:
+                       bar: Progress, library: Any = None) -> None:
         x, ys = self._x(X), torch.as_tensor(ys_np, device=self.device)
         base = resolve_base_kernel(self.config, X)
         self.config = self.config.replace(base_kernel=base)  # saved with the model
@@ -183,9 +182,9 @@ class GPHeadSurrogate(E2TSurrogate):
         # the preset) competes on held-out training domains, like step 0 does below
         single = (self._warm_start(X, ys_np, x, ys, base, last_block_only=True)
                   if self.config.base_blocks > 1 else None)
-        self._held_out = self.validation_domains = None  # "random": each member draws
-        if self._library is not None:
-            self._held_out = self._nearest_domains(X, domains)
+        # "random" (no library): each member draws its own held-out domains
+        self.validation_domains = (self._nearest_domains(X, domains, library)
+                                   if library is not None else None)
         for i in range(self.config.ensemble):
             seed = self.config.seed + i
             torch.manual_seed(seed)  # phi starts from the member's seed
@@ -223,16 +222,16 @@ class GPHeadSurrogate(E2TSurrogate):
             _WARM_STARTS.pop(next(iter(_WARM_STARTS)))
         return warm.fixed_state()
 
-    def _nearest_domains(self, X: np.ndarray, domains: np.ndarray) -> np.ndarray:
-        """Training domain labels, nearest the fit's unlabelled library first.
+    def _nearest_domains(self, X: np.ndarray, domains: np.ndarray,
+                         library: Any) -> dict[str, Any]:
+        """Training domain labels, nearest the unlabelled ``library`` first.
 
         A domain's distance is the mean over library rows (at most :data:`LIBRARY_ROWS`,
         a seeded subsample) of the Euclidean distance to the domain's nearest row, in the
         standardized inputs the head sees (z-scores of the training rows, after ``log1p``
-        with ``input_transform="log1p"``, clipped); recorded in
-        :attr:`validation_domains`.
+        with ``input_transform="log1p"``, clipped): the :attr:`validation_domains` record.
         """
-        lib = np.asarray(self._library, dtype=np.float64)
+        lib = np.asarray(library, dtype=np.float64)
         if lib.shape[0] > LIBRARY_ROWS:
             rows = np.random.default_rng(self.config.seed).choice(lib.shape[0], LIBRARY_ROWS,
                                                                   replace=False)
@@ -246,10 +245,13 @@ class GPHeadSurrogate(E2TSurrogate):
         labels = np.unique(domains)
         distance = np.array([dist[:, domains == d].min(1).mean() for d in labels])
         rank = np.argsort(distance, kind="stable")
-        self.validation_domains = {"order": labels[rank].tolist(),
-                                   "distance": distance[rank].tolist(),
-                                   "library_rows": int(lib.shape[0])}
-        return labels[rank]
+        return {"order": labels[rank].tolist(), "distance": distance[rank].tolist(),
+                "library_rows": int(lib.shape[0])}
+
+    def _held_out(self) -> np.ndarray | None:
+        """The ``validation="nearest"`` order of this fit's domains, or None (random)."""
+        record = self.validation_domains
+        return None if record is None else np.asarray(record["order"])
 
     def _base_cache(self, head: GPHead, x: Tensor) -> Tensor | None:
         """The unscaled base Gram of the training rows when training cannot change it."""
@@ -267,7 +269,7 @@ class GPHeadSurrogate(E2TSurrogate):
         every held-out domain, or pooled). Else ``single`` is loaded. Recorded in
         ``history`` as step ``-1`` (``blocks_kept``).
         """
-        tr, val = split_validation(domains, self.config.val_fraction, seed, self._held_out)
+        tr, val = split_validation(domains, self.config.val_fraction, seed, self._held_out())
         if not val.size:
             return
         val_domains = domains[val]
@@ -346,7 +348,7 @@ class GPHeadSurrogate(E2TSurrogate):
                       cache: Tensor | None, seed: int, bar: Progress) -> GPHead:
         cfg = self.config
         torch.manual_seed(seed)
-        tr, val = split_validation(domains, cfg.val_fraction, seed, self._held_out)
+        tr, val = split_validation(domains, cfg.val_fraction, seed, self._held_out())
         sampler = training_sampler(domains, tr, cfg, seed)
         best_state = copy.deepcopy(head.state_dict())
         if cfg.adversarial and cache is not None:
@@ -459,13 +461,10 @@ class GPHeadSurrogate(E2TSurrogate):
         of members whose episodic training passed the gate (a state after step 0 won)."""
         self._check_fitted()
         info = {"phi_active": float(np.mean([bool(m.phi_active) for m in self.members]))}
-        runs: dict[int, bool] = {}
-        for h in self.history:
-            if h.get("step", 0) >= 0:
-                runs[h["seed"]] = runs.get(h["seed"], False) or (h["step"] > 0
-                                                                 and h["accepted"])
-        if runs:
-            info["episodic_kept"] = float(np.mean(list(runs.values())))
+        trained = {h["seed"] for h in self.history if h["step"] >= 0}
+        if trained:
+            kept = {h["seed"] for h in self.history if h["step"] > 0 and h["accepted"]}
+            info["episodic_kept"] = len(kept) / len(trained)
         picks = [h["blocks_kept"] for h in self.history if "blocks_kept" in h]
         if picks:
             info["blocks_kept"] = float(np.mean(picks))

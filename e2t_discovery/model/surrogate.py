@@ -99,8 +99,6 @@ class E2TSurrogate(SupportMixin):
         self.history: list[dict[str, Any]] = []
         #: One record per calibrated member (GP head): the factor applied and both targets'.
         self.calibrations: list[dict[str, Any]] = []
-        #: The unlabelled candidates of the running fit (``validation="nearest"``).
-        self._library: Any = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -146,8 +144,8 @@ class E2TSurrogate(SupportMixin):
         if cfg.validation == "nearest" and library is None:
             raise ModelError("validation='nearest' holds out the training domains most like "
                              "the candidates: pass them as fit(X, y, groups, library=...)")
-        self._library = (self.inputs.validate(library)
-                         if library is not None and cfg.validation == "nearest" else None)
+        library = (self.inputs.validate(library)
+                   if library is not None and cfg.validation == "nearest" else None)
         if y.shape[0] < 8:
             raise ModelError(f"need at least 8 training rows, got {y.shape[0]}")
         if groups is None:
@@ -166,16 +164,17 @@ class E2TSurrogate(SupportMixin):
                            enabled=progress, leave=False)
         try:
             with threads_for(y.shape[0], self.device):
-                self._train_members(X, (y - self.y_mean) / self.y_std, domains, bar)
+                self._train_members(X, (y - self.y_mean) / self.y_std, domains, bar,
+                                    library)
         finally:
             bar.close()
-            self._library = None
         self._refresh_caches()
         return self
 
     def _train_members(self, X: Any, ys_np: np.ndarray, domains: np.ndarray,
-                       bar: Progress) -> None:
-        """Train ``config.ensemble`` members on standardized targets into ``members``."""
+                       bar: Progress, library: Any = None) -> None:
+        """Train ``config.ensemble`` members on standardized targets into ``members``
+        (``library``: the unlabelled candidates of ``validation="nearest"``, GP head only)."""
         trainer = self._trainer(X, torch.as_tensor(ys_np, device=self.device))
         for i in range(self.config.ensemble):
             self.members.append(trainer.train(X, domains, self.config.seed + i, bar))
